@@ -1,0 +1,36 @@
+"""ament_python package definition; also installs with pip into a venv."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "nc_safety"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config/norms", glob("config/norms/*.yaml")),
+        (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
+    ],
+    package_data={PACKAGE: ["data/**/*", "data/*"]},
+    include_package_data=True,
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="nc_safety maintainers",
+    maintainer_email="maintainers@nc-safety.invalid",
+    description="ROS 2 safety layer that refuses unsafe commands with a justification.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "nc-safety = nc_safety.console.cli:main",
+            "nc_safety_node = nc_safety.ros.node:main",
+        ],
+    },
+)

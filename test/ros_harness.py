@@ -1,0 +1,190 @@
+"""Test helpers for real DDS: per-test domain ids, an in-process client node, node processes.
+
+Every wait is bounded by a timeout and polls DDS state (matching, messages) instead of
+sleeping for a fixed time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DDS_PROFILE = REPO_ROOT / "config" / "fastdds_loopback.xml"
+DOMAIN_LOCK_DIR = Path("/tmp/nc_safety_test_domains")
+# Domain ids 1-100 stay clear of the demo's default (37 is skipped) and of port overflow
+# at high ids with many participants.
+DOMAIN_IDS = [domain for domain in range(1, 101) if domain != 37]
+
+T = TypeVar("T")
+
+
+@contextmanager
+def allocate_domain_id() -> Iterator[int]:
+    """Hold an exclusive, machine-wide lock on a free ROS domain id for the duration."""
+    DOMAIN_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    start = (os.getpid() * 7) % len(DOMAIN_IDS)
+    for offset in range(len(DOMAIN_IDS)):
+        domain = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
+        handle = open(DOMAIN_LOCK_DIR / f"{domain}.lock", "w")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        try:
+            yield domain
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        return
+    raise RuntimeError(f"no free ROS domain id in {DOMAIN_IDS[0]}-{DOMAIN_IDS[-1]}; stale test processes?")
+
+
+def ros_environment(domain_id: int) -> dict[str, str]:
+    """Environment for a child process on `domain_id`, with DDS confined to loopback."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ROS_DOMAIN_ID": str(domain_id),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "FASTDDS_DEFAULT_PROFILES_FILE": str(DDS_PROFILE),
+            "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, poll: Callable[[], None] | None = None) -> T:
+    """Call `poll` (for example a spin) until `predicate` returns something truthy.
+
+    Raises TimeoutError after `timeout` seconds, so no test can hang.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout:.1f} s")
+        if poll is None:
+            time.sleep(0.01)
+        else:
+            poll()
+
+
+class RosClient:
+    """An rclpy node in its own context on a given domain, spun by the test thread."""
+
+    def __init__(self, domain_id: int, name: str = "test_client") -> None:
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def spin_once(self, timeout: float = 0.01) -> None:
+        self.executor.spin_once(timeout_sec=timeout)
+
+    def spin_for(self, duration: float) -> None:
+        """Process callbacks for `duration` seconds (used to collect a stream, not to wait)."""
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            self.spin_once(0.005)
+
+    def spin_until(self, predicate: Callable[[], T], timeout: float) -> T:
+        return wait_until(predicate, timeout, poll=lambda: self.spin_once(0.01))
+
+    def wait_for_subscribers(self, publisher: Any, count: int = 1, timeout: float = 15.0) -> None:
+        self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout)
+
+    def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 15.0) -> None:
+        self.spin_until(lambda: self.node.count_publishers(topic) >= count, timeout)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+class NodeProcess:
+    """A child process (the safety node or a CLI) with its output captured to a file."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            self.argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @classmethod
+    def safety_node(
+        cls,
+        env: dict[str, str],
+        log_path: Path,
+        params_file: Path | None = None,
+        params: dict[str, Any] | None = None,
+        name: str = "nc_safety",
+    ) -> NodeProcess:
+        argv = [sys.executable, "-m", "nc_safety.ros.node", "--ros-args", "-r", f"__node:={name}"]
+        if params_file is not None:
+            argv += ["--params-file", str(params_file)]
+        for key, value in (params or {}).items():
+            argv += ["-p", f"{key}:={format_param(value)}"]
+        return cls(argv, env, log_path)
+
+    @property
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Send SIGINT, then SIGKILL after `timeout` seconds; return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=timeout)
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10.0)
+
+
+def format_param(value: Any) -> str:
+    """Format a Python value as a `-p name:=value` literal that rcl parses to the same type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_param(item) for item in value) + "]"
+    if isinstance(value, str):
+        return f"'{value}'" if value else "''"
+    return str(value)
