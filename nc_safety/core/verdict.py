@@ -80,7 +80,7 @@ class RefutableBy(str, Enum):
         return self is not RefutableBy.NONE
 
 
-def most_restrictive(verdicts: "list[Verdict] | tuple[Verdict, ...]") -> Verdict:
+def most_restrictive(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
     """Return the most restrictive verdict, or `COMPLY` for an empty sequence."""
     result = Verdict.COMPLY
     for verdict in verdicts:

@@ -1,0 +1,142 @@
+"""Footprint geometry: predicted paths, clearance of points along them, polygons.
+
+The footprint is a rectangle in the base frame. A path is the motion under a constant
+twist; scaling the twist keeps the same curve, so a path computed at the commanded speed
+also describes every slower version of the command.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nc_safety.core.values import FloatArray, Pose2D
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """An axis-aligned rectangle in the base frame, in metres."""
+
+    min_x: float
+    max_x: float
+    min_y: float
+    max_y: float
+
+    @staticmethod
+    def from_size(length: float, width: float, center_x: float = 0.0) -> Footprint:
+        return Footprint(center_x - length / 2.0, center_x + length / 2.0, -width / 2.0, width / 2.0)
+
+    @property
+    def circumradius(self) -> float:
+        """Distance from the base origin to the farthest corner: the radius swept in place."""
+        return math.hypot(max(abs(self.min_x), abs(self.max_x)), max(abs(self.min_y), abs(self.max_y)))
+
+    def corners(self) -> tuple[tuple[float, float], ...]:
+        return (
+            (self.min_x, self.min_y),
+            (self.max_x, self.min_y),
+            (self.max_x, self.max_y),
+            (self.min_x, self.max_y),
+        )
+
+    def signed_clearance(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Distance from each point (base frame) to the rectangle; negative inside it."""
+        dx = np.maximum(self.min_x - x, x - self.max_x)
+        dy = np.maximum(self.min_y - y, y - self.max_y)
+        outside = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0))
+        inside = np.minimum(np.maximum(dx, dy), 0.0)
+        result: FloatArray = outside + inside
+        return result
+
+
+def pose_after(vx: float, vy: float, wz: float, t: float) -> tuple[float, float, float]:
+    """Pose reached from the origin after `t` seconds at a constant body twist."""
+    if abs(wz) < 1e-9:
+        return (vx * t, vy * t, 0.0)
+    theta = wz * t
+    sin_t, cos_t = math.sin(theta), math.cos(theta)
+    # Integrating a body-frame velocity that rotates at wz.
+    x = (vx * sin_t - vy * (1.0 - cos_t)) / wz
+    y = (vx * (1.0 - cos_t) + vy * sin_t) / wz
+    return (x, y, theta)
+
+
+def path_poses(
+    vx: float, vy: float, wz: float, times: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Poses (x, y, yaw arrays) at `times` under a constant body twist."""
+    if abs(wz) < 1e-9:
+        return (vx * times, vy * times, np.zeros_like(times))
+    theta = wz * times
+    sin_t, cos_t = np.sin(theta), np.cos(theta)
+    x = (vx * sin_t - vy * (1.0 - cos_t)) / wz
+    y = (vx * (1.0 - cos_t) + vy * sin_t) / wz
+    return (x, y, theta)
+
+
+def clearance_along_path(
+    footprint: Footprint, points: FloatArray, poses: tuple[FloatArray, FloatArray, FloatArray]
+) -> FloatArray:
+    """Signed clearance of every point to the footprint at every pose: shape (poses, points)."""
+    px, py, yaw = poses
+    cos_y = np.cos(yaw)[:, None]
+    sin_y = np.sin(yaw)[:, None]
+    dx = points[None, :, 0] - px[:, None]
+    dy = points[None, :, 1] - py[:, None]
+    local_x = cos_y * dx + sin_y * dy
+    local_y = -sin_y * dx + cos_y * dy
+    return footprint.signed_clearance(local_x, local_y)
+
+
+def transform_pose(origin: Pose2D, x: float, y: float, yaw: float) -> Pose2D:
+    """Compose a pose given relative to `origin` into the frame `origin` lives in."""
+    cos_o, sin_o = math.cos(origin.yaw), math.sin(origin.yaw)
+    return Pose2D(origin.x + cos_o * x - sin_o * y, origin.y + sin_o * x + cos_o * y, origin.yaw + yaw)
+
+
+def footprint_corners_at(footprint: Footprint, pose: Pose2D) -> list[tuple[float, float]]:
+    cos_p, sin_p = math.cos(pose.yaw), math.sin(pose.yaw)
+    return [
+        (pose.x + cos_p * cx - sin_p * cy, pose.y + sin_p * cx + cos_p * cy) for cx, cy in footprint.corners()
+    ]
+
+
+def point_in_polygon(x: float, y: float, polygon: Sequence[tuple[float, float]]) -> bool:
+    """Even-odd rule; points on an edge count as inside only by chance, so keep margins."""
+    inside = False
+    count = len(polygon)
+    j = count - 1
+    for i in range(count):
+        xi, yi = polygon[i]
+        xj, yj = polygon[j]
+        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
+            inside = not inside
+        j = i
+    return inside
+
+
+def segments_intersect(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> bool:
+    def orient(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+    return (o1 * o2 < 0.0) and (o3 * o4 < 0.0)
+
+
+def polygons_overlap(first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]) -> bool:
+    """Whether two simple polygons share any area or boundary crossing."""
+    if any(point_in_polygon(x, y, second) for x, y in first):
+        return True
+    if any(point_in_polygon(x, y, first) for x, y in second):
+        return True
+    for i in range(len(first)):
+        a, b = first[i], first[(i + 1) % len(first)]
+        for j in range(len(second)):
+            if segments_intersect(a, b, second[j], second[(j + 1) % len(second)]):
+                return True
+    return False

@@ -1,0 +1,100 @@
+"""Immutable values the motion rules work on: twists, poses, commands and sensor snapshots.
+
+Units are SI throughout: metres, radians, seconds, m/s and rad/s. Times are ROS time in
+seconds (sim time when the node uses it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+TWIST_FIELDS = ("linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z")
+
+
+@dataclass(frozen=True, slots=True)
+class Twist:
+    """A velocity in the base frame: linear in m/s, angular in rad/s."""
+
+    linear_x: float = 0.0
+    linear_y: float = 0.0
+    linear_z: float = 0.0
+    angular_x: float = 0.0
+    angular_y: float = 0.0
+    angular_z: float = 0.0
+
+    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
+        return (self.linear_x, self.linear_y, self.linear_z, self.angular_x, self.angular_y, self.angular_z)
+
+    def non_finite_fields(self) -> tuple[str, ...]:
+        """Names of the fields holding NaN or an infinity, in message order."""
+        return tuple(name for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False) if not math.isfinite(value))
+
+    def is_zero(self) -> bool:
+        return not any(self.as_tuple())
+
+    def scaled(self, factor: float) -> Twist:
+        """Scale every axis by `factor`; scaling keeps the path's curvature."""
+        return Twist(*(value * factor for value in self.as_tuple()))
+
+    def to_json(self) -> dict[str, float]:
+        return {name: value for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False)}
+
+    @staticmethod
+    def from_tuple(values: tuple[float, float, float, float, float, float]) -> Twist:
+        # Adding 0.0 turns -0.0 into 0.0, so a negative zero never reads as reverse.
+        return Twist(*(value + 0.0 for value in values))
+
+
+ZERO_TWIST = Twist()
+
+
+@dataclass(frozen=True, slots=True)
+class TwistCommand:
+    """A velocity command as received, before any rule looked at it."""
+
+    twist: Twist
+    received_at: float
+    """ROS time of reception, in seconds."""
+    stamp: float | None = None
+    """Header stamp for TwistStamped input, in seconds; None for plain Twist."""
+    source: str = "cmd_vel_in"
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pose2D:
+    """A planar pose: position in metres, heading in radians."""
+
+    x: float
+    y: float
+    yaw: float
+
+
+@dataclass(frozen=True, slots=True)
+class OdomSnapshot:
+    """The latest odometry: pose in the odometry frame and the measured twist."""
+
+    pose: Pose2D
+    linear_speed: float
+    """Measured speed in m/s, or NaN when the reported twist was implausible and ignored."""
+    angular_speed: float
+    """Measured yaw rate in rad/s, or NaN when implausible and ignored."""
+    stamp: float
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleSnapshot:
+    """Detected people as points in the base frame, in metres."""
+
+    positions: FloatArray
+    """Shape (N, 2)."""
+    stamp: float
+    received_at: float

@@ -1,0 +1,35 @@
+"""Loopback DDS defaults applied before rclpy starts, unless the caller chose otherwise."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PROFILE_NAME = "fastdds_loopback.xml"
+
+
+def loopback_profile_path() -> Path | None:
+    """Find the shipped Fast DDS profile: installed share folder first, then the source tree."""
+    candidates = [
+        Path(sys.prefix) / "share" / "nc_safety" / "config" / PROFILE_NAME,
+        Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME,
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def apply_loopback_defaults() -> None:
+    """Keep discovery and transports on loopback unless the environment already says otherwise.
+
+    A robot that must reach other hosts sets ROS_AUTOMATIC_DISCOVERY_RANGE and
+    FASTDDS_DEFAULT_PROFILES_FILE itself; those values are never replaced here.
+    """
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
+        profile = loopback_profile_path()
+        if profile is not None:
+            os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
