@@ -7,6 +7,7 @@ sleeping for a fixed time.
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import signal
 import subprocess
@@ -188,3 +189,99 @@ def format_param(value: Any) -> str:
     if isinstance(value, str):
         return f"'{value}'" if value else "''"
     return str(value)
+
+
+class SafetyProbe:
+    """Publishes the safety node's inputs and records its outputs, from a RosClient."""
+
+    def __init__(self, client: RosClient, node_name: str = "nc_safety", stamped: bool = False,
+                 command_reliability: str = "reliable") -> None:
+        import json as _json
+
+        from geometry_msgs.msg import Twist, TwistStamped
+        from nav_msgs.msg import Odometry
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import LaserScan
+        from std_msgs.msg import String
+
+        self.client = client
+        self.node = client.node
+        self.stamped = stamped
+        self.command_type = TwistStamped if stamped else Twist
+        reliability = ReliabilityPolicy.RELIABLE if command_reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        self.cmd = self.node.create_publisher(self.command_type, "cmd_vel_in", QoSProfile(depth=10, reliability=reliability))
+        self.scan_pub = self.node.create_publisher(LaserScan, "scan", QoSProfile(depth=10))
+        self.odom_pub = self.node.create_publisher(Odometry, "odom", QoSProfile(depth=10))
+        self.outputs: list[tuple[float, Any]] = []
+        self.refusals: list[dict[str, Any]] = []
+        self.states: list[dict[str, Any]] = []
+        self._json = _json
+
+        def on_output(msg: Any) -> None:
+            twist = msg.twist if stamped else msg
+            self.outputs.append((time.monotonic(), twist))
+
+        self.node.create_subscription(self.command_type, "cmd_vel_out", on_output, QoSProfile(depth=1000))
+        self.node.create_subscription(
+            String, f"/{node_name}/refusals", lambda msg: self.refusals.append(_json.loads(msg.data)), QoSProfile(depth=1000)
+        )
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(
+            String, f"/{node_name}/state", lambda msg: self.states.append(_json.loads(msg.data)), latched
+        )
+
+    def wait_ready(self, timeout: float = 20.0, scan: bool = True) -> None:
+        """Wait until the node's state arrived and its inputs and outputs are matched."""
+        self.client.spin_until(lambda: bool(self.states), timeout)
+        self.client.wait_for_subscribers(self.cmd, 1, timeout)
+        if scan:
+            self.client.wait_for_subscribers(self.scan_pub, 1, timeout)
+        self.client.wait_for_publishers("cmd_vel_out", 1, timeout)
+
+    def now_msg(self, offset: float = 0.0) -> Any:
+        from rclpy.duration import Duration
+
+        return (self.node.get_clock().now() + Duration(seconds=offset)).to_msg()
+
+    def send(self, linear_x: float = 0.0, angular_z: float = 0.0, stamp: Any = None, **fields: float) -> None:
+        msg = self.command_type()
+        twist = msg.twist if self.stamped else msg
+        twist.linear.x = float(linear_x)
+        twist.angular.z = float(angular_z)
+        for name, value in fields.items():
+            group, axis = name.split("_")
+            setattr(getattr(twist, group), axis, float(value))
+        if self.stamped:
+            msg.header.stamp = stamp if stamp is not None else self.now_msg()
+        self.cmd.publish(msg)
+
+    def scan(self, ranges: Sequence[float] | None = None, range_max: float = 10.0, stamp: Any = None,
+             count: int = 360) -> None:
+        from sensor_msgs.msg import LaserScan
+
+        msg = LaserScan()
+        msg.header.stamp = stamp if stamp is not None else self.now_msg()
+        msg.header.frame_id = "base_scan"
+        msg.angle_min = -math.pi
+        msg.angle_increment = 2.0 * math.pi / count
+        msg.angle_max = msg.angle_min + msg.angle_increment * (count - 1)
+        msg.range_min = 0.05
+        msg.range_max = range_max
+        msg.ranges = [float("inf")] * count if ranges is None else [float(value) for value in ranges]
+        self.scan_pub.publish(msg)
+
+    def last_output(self) -> Any:
+        return self.outputs[-1][1] if self.outputs else None
+
+    def refusals_with(self, rule_prefix: str) -> list[dict[str, Any]]:
+        return [r for r in self.refusals if any(reason["rule_id"].startswith(rule_prefix) for reason in r["reasons"])]
+
+    def stream(self, duration: float, period: float, each: Callable[[], None]) -> None:
+        """Call `each` every `period` seconds for `duration` seconds while spinning."""
+        deadline = time.monotonic() + duration
+        next_call = time.monotonic()
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_call:
+                each()
+                next_call += period
+            self.client.spin_once(0.002)

@@ -100,7 +100,9 @@ class MotionGuard:
         self.geofence = (
             GeofenceChecker(config.robot, config.geofence, period) if config.geofence.enabled else None
         )
-        self.converters = {name: ScanConverter(source) for name, source in config.scans.items()}
+        self.converters = {
+            name: ScanConverter(source, self.obstacles.footprint) for name, source in config.scans.items()
+        }
         self.scan_sources = {
             name: SourceState(name, source.topic, source.timeout, source.required)
             for name, source in config.scans.items()

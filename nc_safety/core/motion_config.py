@@ -417,7 +417,7 @@ class MotionConfig(_Section):
             if source.required and source.timeout == 0.0:
                 problems.append(
                     f"scan.{name}.timeout is 0 for a required source: a zero timeout cannot disable a "
-                    "required source; set a positive timeout or scan.{name}.required false"
+                    f"required source; set a positive timeout or scan.{name}.required false"
                 )
         if (self.odom.required or self.geofence.enabled) and self.odom.timeout == 0.0:
             problems.append("odom.timeout is 0 while odometry is required; set a positive timeout")

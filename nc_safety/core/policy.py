@@ -70,7 +70,9 @@ MOTION_RULES: dict[str, RuleInfo] = {
             "no restart after a reset until a new command",
         ),
         _rule("source.silent.cmd_vel_in", _T, Severity.LOW, _NONE, "command input silent"),
-        _rule("source.stale", _I, Severity.HIGH, _NONE, "required sensor data missing, stale or invalid"),
+        _rule("source.stale", _I, Severity.HIGH, _NONE, "required sensor data missing or stale"),
+        _rule("source.future", _I, Severity.HIGH, _NONE, "sensor data stamped in the future"),
+        _rule("source.invalid", _I, Severity.HIGH, _NONE, "malformed sensor data"),
         _rule("source.clock_mismatch", _I, Severity.HIGH, _NONE, "stamps far from the node's clock"),
         _rule(
             "source.multiple_publishers", _I, Severity.HIGH, _NONE, "more than one publisher on cmd_vel_in"
@@ -86,7 +88,7 @@ def rule_info(rule_id: str) -> RuleInfo | None:
     info = MOTION_RULES.get(rule_id)
     if info is not None:
         return info
-    for prefix in ("source.stale", "source.clock_mismatch", "motion.zone"):
+    for prefix in ("source.stale", "source.future", "source.invalid", "source.clock_mismatch", "motion.zone"):
         if rule_id.startswith(prefix + "."):
             return MOTION_RULES.get(prefix)
     return None

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nc_safety.core.geometry import Footprint
 from nc_safety.core.motion_config import ScanSourceConfig
 from nc_safety.core.values import FloatArray
 
 _TRIG_CACHE_SIZE = 32
+SKIN_OFFSET = 0.005
+"""How far outside the footprint a too-close (-inf) return is placed, in metres."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +87,9 @@ def check_header(header: ScanHeader, config: ScanSourceConfig) -> str | None:
 class ScanConverter:
     """Converts scans of one source to base-frame points, caching ray directions."""
 
-    def __init__(self, config: ScanSourceConfig) -> None:
+    def __init__(self, config: ScanSourceConfig, footprint: Footprint | None = None) -> None:
         self.config = config
+        self.footprint = footprint
         self._trig: OrderedDict[tuple[int, float, float], tuple[FloatArray, FloatArray]] = OrderedDict()
 
     def _directions(self, count: int, angle_min: float, increment: float) -> tuple[FloatArray, FloatArray]:
@@ -121,10 +125,15 @@ class ScanConverter:
         else:
             valid &= values <= high
         hits = valid | too_close
-        # An object closer than the minimum range sits somewhere inside it: place it at the
-        # sensor's minimum so that it counts as the nearest possible obstacle.
-        distances = np.where(too_close, max(low, 0.0), values)[hits]
         cosines, sines = self._directions(header.ray_count, header.angle_min, header.angle_increment)
+        # An object closer than the minimum range touches the robot: place it just outside
+        # the footprint along its ray (or at the minimum range without a footprint), so that
+        # motion toward it stops and motion away from it stays possible.
+        near = max(low, 0.0)
+        if too_close.any():
+            values = values.copy()
+            values[too_close] = self._skin_distance(cosines[too_close], sines[too_close], near)
+        distances = values[hits]
         points = np.empty((distances.shape[0], 2), dtype=np.float64)
         points[:, 0] = distances * cosines[hits] + config.x
         points[:, 1] = distances * sines[hits] + config.y
@@ -136,3 +145,17 @@ class ScanConverter:
             ray_count=header.ray_count,
             no_return_count=int(header.ray_count - int(np.count_nonzero(hits))),
         )
+
+    def _skin_distance(self, cosines: FloatArray, sines: FloatArray, minimum: float) -> FloatArray:
+        """Distance along each ray from the laser to just outside the footprint."""
+        if self.footprint is None:
+            return np.full(cosines.shape, minimum)
+        box = self.footprint
+        origin_x, origin_y = self.config.x, self.config.y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            exit_x = np.where(cosines > 0.0, (box.max_x - origin_x) / cosines, (box.min_x - origin_x) / cosines)
+            exit_y = np.where(sines > 0.0, (box.max_y - origin_y) / sines, (box.min_y - origin_y) / sines)
+        exit_x = np.where(np.abs(cosines) < 1e-12, np.inf, exit_x)
+        exit_y = np.where(np.abs(sines) < 1e-12, np.inf, exit_y)
+        skin: FloatArray = np.maximum(np.minimum(exit_x, exit_y), 0.0) + SKIN_OFFSET
+        return np.maximum(skin, minimum)

@@ -2,8 +2,11 @@
 
 The e-stop link, operator overrides, directives, the audit trail and risk tracking each
 live in their own module and talk to the node only through `NodeServices`. The node
-creates an extension when its `<name>.enabled` parameter is true, calls its hooks from the
-executor thread, and calls `shutdown` before the node is destroyed.
+creates an extension when its `<name>.enabled` parameter is true, as `Class(services)`
+(see `EXTENSIONS` in nc_safety/ros/node.py for the names and classes), in this order:
+audit, risk, estop, overrides, directives. It calls the hooks from the executor thread
+and `shutdown` before the node is destroyed. An extension must not hold its own lock
+while it calls a NodeServices method.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class NodeServices(Protocol):
 
     def now_s(self) -> float:
         """Current ROS time (sim time when `use_sim_time` is set), in seconds."""
+
+    def extension(self, name: str) -> Any | None:
+        """Another running extension by name (`audit`, `risk`, `estop`, ...), or None."""
 
     def set_hold(self, hold: Hold) -> None:
         """Latch a stop: every motion output is zero until the hold is cleared."""

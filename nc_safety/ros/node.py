@@ -113,6 +113,12 @@ class SafetyNode(Node):
         except ConfigError as error:
             problems += list(error.problems)
         if problems:
+            extension_prefixes = tuple(f"{name}." for name in EXTENSIONS)
+            problems += [
+                f"{name}: unknown parameter (not declared by the node or an enabled extension)"
+                for name in undeclared_overrides(self)
+                if not name.startswith(extension_prefixes)
+            ]
             raise ConfigError(problems, source=f"configuration of node {self.get_fully_qualified_name()}")
         self.config: MotionConfig = config
         self._flat = flat

@@ -1,5 +1,10 @@
-"""Freshness of the data a decision relies on: never received, stale, future-stamped,
-invalid, or stamped on another clock. Each is a fault: the robot stops."""
+"""Freshness of the data a decision relies on. Each failure is a fault and stops the robot:
+
+- `source.stale.<name>`: never received, or older than its timeout;
+- `source.future.<name>`: stamped further in the future than the tolerance;
+- `source.invalid.<name>`: the last message was malformed;
+- `source.clock_mismatch.<name>`: stamped on another clock (sim time against wall time).
+"""
 
 from __future__ import annotations
 
@@ -65,14 +70,14 @@ def check_source(
         )
     if -age > future_tolerance:
         return _fault(
-            stale_rule,
+            f"source.future.{source.name}",
             f"{source.topic} is stamped {-age:.3f} s in the future (tolerance {future_tolerance:.3f} s): stopping.",
             Evidence(f"{source.name} age", age, "s", limit=-future_tolerance, source=source.topic, age_s=age),
             remedy,
         )
     if source.invalid_reason is not None:
         return _fault(
-            stale_rule,
+            f"source.invalid.{source.name}",
             f"{source.topic} is invalid ({source.invalid_reason}): stopping.",
             Evidence(f"{source.name} validity", source.invalid_reason, "", source=source.topic, age_s=age),
             remedy,
