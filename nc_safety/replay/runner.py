@@ -13,15 +13,15 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nc_safety.paths import RECORDINGS
 from nc_safety.ros.dds_env import apply_loopback_defaults
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data" / "recordings"
-DEFAULT_BAG = BUNDLED / "tb3-real-lab07" / "rosbag2_2026_01_08-17_29_46"
+DEFAULT_BAG = RECORDINGS / "tb3-real-lab07" / "rosbag2_2026_01_08-17_29_46"
 DEFAULT_MAP = {
     "/cmd_vel": "cmd_vel_in",
     "/diff_drive_controller/cmd_vel_unstamped": "cmd_vel_in",
@@ -149,8 +149,12 @@ def run_replay(
     wait: float = 30.0,
     quiet: bool = False,
     context: Any = None,
+    on_start: Callable[[], None] | None = None,
 ) -> ReplaySummary:
-    """Replay `bag` through the node named `node_name`; return what came out."""
+    """Replay `bag` through the node named `node_name`; return what came out.
+
+    `on_start` is called once the node is matched, just before the first message goes out.
+    """
     import rclpy
     from geometry_msgs.msg import Twist
     from rclpy.duration import Duration
@@ -203,9 +207,11 @@ def run_replay(
         summary.refusals += 1
         summary.refusal_rules.update(reason["rule_id"] for reason in record["reasons"])
         if not quiet:
-            first = record["reasons"][0] if record["reasons"] else {"rule_id": "-", "message": ""}
-            print(f"[{time.monotonic() - started:7.2f} s] {record['verdict']:<12} {first['rule_id']:<28} {first['message']}",
-                  flush=True)
+            reasons = record["reasons"] or [{"rule_id": "-", "message": ""}]
+            first = reasons[0]
+            more = f" (also: {', '.join(r['rule_id'] for r in reasons[1:])})" if len(reasons) > 1 else ""
+            print(f"[{time.monotonic() - started:7.2f} s] {record['verdict']:<12} {first['rule_id']:<28} "
+                  f"{first['message']}{more}", flush=True)
 
     def on_state(msg: String) -> None:
         state.clear()
@@ -234,6 +240,8 @@ def run_replay(
                   f"({'sim-time' if source.info.sim_time else 'wall-clock'} stamps, "
                   f"{'rebased' if rebase else 'as recorded'}); refusals as they arrive:", flush=True)
         started = time.monotonic()
+        if on_start is not None:
+            on_start()
         for item in source.messages():
             target = started + item.offset_s / rate
             while True:

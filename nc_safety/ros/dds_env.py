@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+from nc_safety.paths import config_file
 
 PROFILE_NAME = "fastdds_loopback.xml"
 
 
 def loopback_profile_path() -> Path | None:
     """Find the shipped Fast DDS profile: installed share folder first, then the source tree."""
-    candidates = [
-        Path(sys.prefix) / "share" / "nc_safety" / "config" / PROFILE_NAME,
-        Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME,
-    ]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
+    try:
+        return config_file(PROFILE_NAME)
+    except FileNotFoundError:
+        return None
 
 
 def apply_loopback_defaults() -> None:
