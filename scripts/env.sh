@@ -37,6 +37,15 @@ nc_safety_make_venv() {
   return 1
 }
 
+nc_safety_pip() {
+  # Keep pip's output short: errors still show, local index warnings do not.
+  local status
+  "$nc_safety_venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 |
+    grep -v -e "is ignored: it is neither a file nor a directory" -e "BuildBackendWarning" >&2
+  status=${PIPESTATUS[0]}
+  return "$status"
+}
+
 nc_safety_install() {
   if [ ! -x "$nc_safety_venv/bin/python" ]; then
     echo "nc_safety: creating $nc_safety_venv" >&2
@@ -49,11 +58,9 @@ nc_safety_install() {
     return 0
   fi
   echo "nc_safety: installing pinned requirements into $nc_safety_venv (first run takes a minute or two)" >&2
-  "$nc_safety_venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 || return 1
-  "$nc_safety_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$nc_safety_root/requirements-dev.txt" >&2 || return 1
-  "$nc_safety_venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-    -e "$nc_safety_root" >&2 || return 1
+  nc_safety_pip install --upgrade pip || return 1
+  nc_safety_pip install -r "$nc_safety_root/requirements-dev.txt" || return 1
+  nc_safety_pip install --no-deps -e "$nc_safety_root" || return 1
   echo "$wanted" > "$stamp"
 }
 

@@ -15,13 +15,18 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "node": ("nc_safety.ros.node", "main", "run the safety node (takes --ros-args ...)"),
     "demo": ("nc_safety.console.demo", "main", "run the node on the bundled real recording"),
+    "params": ("nc_safety.console.params_doc", "main", "print the node's parameters as a Markdown table"),
     "replay": ("nc_safety.replay.runner", "main", "replay a rosbag2 recording through a running node"),
     "estop-emulator": ("nc_safety.estop.emulator", "main", "emulate the e-stop board on a pseudo terminal"),
     "keygen": ("nc_safety.console.keygen", "main", "create an operator key pair"),
     "override": ("nc_safety.console.override_cli", "main", "sign and send an override or reset request"),
     "console": ("nc_safety.console.app", "main", "operator console (terminal UI)"),
     "audit": ("nc_safety.console.audit_cli", "main", "verify, show and export the audit trail"),
-    "eval-directives": ("nc_safety.console.eval_directives", "main", "score the directive checker on a benchmark"),
+    "eval-directives": (
+        "nc_safety.console.eval_directives",
+        "main",
+        "score the directive checker on a benchmark",
+    ),
     "sim": ("nc_safety.sim.cli", "main", "closed-loop MuJoCo simulation and its report"),
 }
 
@@ -50,8 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name == module_name:
-            print(f"nc-safety: command {name!r} is not available in this build ({module_name} missing)",
-                  file=sys.stderr)
+            print(
+                f"nc-safety: command {name!r} is not available in this build ({module_name} missing)",
+                file=sys.stderr,
+            )
             return 2
         raise
     result: int = getattr(module, function_name)(rest)

@@ -258,3 +258,13 @@ def test_runtime_update_rejected_with_bound(ros_client: RosClient, start_node: N
     assert "slowdown_distance 0.01" in zones_crossed.reason
     assert accepted.successful
     wait_until(lambda: "configuration updated" in node.output, 5.0)
+
+
+@pytest.mark.parametrize("config", ["nc_safety.yaml", "tb3_burger.yaml", "larger_base.yaml"])
+def test_shipped_config_starts(ros_env: dict[str, str], tmp_path: Path, config: str) -> None:
+    node = NodeProcess.safety_node(ros_env, tmp_path / "node.log", REPO_ROOT / "config" / config)
+    try:
+        wait_until(lambda: "effective configuration" in node.output or not node.alive(), START_TIMEOUT)
+        assert node.alive(), node.output
+    finally:
+        node.stop()
