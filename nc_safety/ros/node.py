@@ -1,6 +1,6 @@
 """The safety node: a thin rclpy adapter around the motion guard.
 
-It turns messages into core values, asks the guard for a decision on every command and on
+It turns messages into core values, requests a decision from the guard on every command and on
 its own timer, publishes the output, the justification of every changed decision, its
 state and diagnostics, and hosts the extensions (e-stop link, overrides, directives,
 audit, risk). No rule lives here.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import signal
 import sys
 import threading
@@ -25,7 +26,8 @@ apply_loopback_defaults()
 
 import rclpy  # noqa: E402 - the DDS environment must be set before rclpy loads
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
-from geometry_msgs.msg import PoseArray, Twist as TwistMsg, TwistStamped  # noqa: E402
+from geometry_msgs.msg import PoseArray, TwistStamped  # noqa: E402
+from geometry_msgs.msg import Twist as TwistMsg  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rcl_interfaces.msg import SetParametersResult  # noqa: E402
 from rclpy.clock import Clock, ClockType  # noqa: E402
@@ -44,13 +46,12 @@ from sensor_msgs.msg import LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from nc_safety.core.canonical import canonical_json  # noqa: E402
 from nc_safety.core.constraints import make_reason  # noqa: E402
 from nc_safety.core.errors import ConfigError  # noqa: E402
 from nc_safety.core.grant import OverrideGrant  # noqa: E402
 from nc_safety.core.holds import Hold  # noqa: E402
 from nc_safety.core.justification import Decision, Evidence, JsonValue  # noqa: E402
-from nc_safety.core.motion import MotionDecision, MotionGuard, ZoneCheck  # noqa: E402
+from nc_safety.core.motion import MotionDecision, MotionGuard  # noqa: E402
 from nc_safety.core.motion_config import MotionConfig, load_motion_config  # noqa: E402
 from nc_safety.core.policy import policy_hash, rule_info  # noqa: E402
 from nc_safety.core.scan import ScanRejection  # noqa: E402
@@ -133,7 +134,10 @@ class SafetyNode(Node):
         unknown = [name for name in undeclared_overrides(self) if not name.startswith(disabled)]
         if unknown:
             raise ConfigError(
-                [f"{name}: unknown parameter (not declared by the node or an enabled extension)" for name in unknown],
+                [
+                    f"{name}: unknown parameter (not declared by the node or an enabled extension)"
+                    for name in unknown
+                ],
                 source=f"configuration of node {self.get_fully_qualified_name()}",
             )
         self._log_configuration()
@@ -145,20 +149,29 @@ class SafetyNode(Node):
         config = self.config
         stamped = config.command.type == "twist_stamped"
         self._command_type = TwistStamped if stamped else TwistMsg
-        command_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        command_qos = QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+        )
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
-        self.create_subscription(self._command_type, "cmd_vel_in", self._on_command, command_qos, event_callbacks=events)
+        self.create_subscription(
+            self._command_type, "cmd_vel_in", self._on_command, command_qos, event_callbacks=events
+        )
         self._output = self.create_publisher(self._command_type, "cmd_vel_out", command_qos)
         for name, source in config.scans.items():
             self.create_subscription(
-                LaserScan, source.topic, lambda msg, name=name: self._on_scan(name, msg), qos_profile_sensor_data
+                LaserScan,
+                source.topic,
+                lambda msg, name=name: self._on_scan(name, msg),
+                qos_profile_sensor_data,
             )
         self.create_subscription(Odometry, config.odom.topic, self._on_odom, qos_profile_sensor_data)
         if config.people.enabled:
             self.create_subscription(PoseArray, config.people.topic, self._on_people, qos_profile_sensor_data)
 
         self._refusals = self.create_publisher(String, "~/refusals", QoSProfile(depth=50))
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(
+            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+        )
         self._state = self.create_publisher(String, "~/state", latched)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
         self._markers = self.create_publisher(MarkerArray, "~/zones", QoSProfile(depth=1))
@@ -184,7 +197,9 @@ class SafetyNode(Node):
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as error:
-                raise ConfigError([f"{name}.enabled is true but {module_name} is not installed ({error})"]) from error
+                raise ConfigError(
+                    [f"{name}.enabled is true but {module_name} is not installed ({error})"]
+                ) from error
             self._extensions[name] = getattr(module, class_name)(self)
             self.get_logger().info(f"[{name}] extension started")
 
@@ -299,7 +314,7 @@ class SafetyNode(Node):
     def _on_odom(self, msg: Odometry) -> None:
         with self._lock:
             odom = self.guard.update_odom(odom_from_msg(msg, self.now_s()))
-        if odom.linear_speed != odom.linear_speed or odom.angular_speed != odom.angular_speed:
+        if math.isnan(odom.linear_speed) or math.isnan(odom.angular_speed):
             self.get_logger().warning(
                 f"[odom] implausible twist ignored (linear {msg.twist.twist.linear.x:.3g} m/s, "
                 f"yaw rate {msg.twist.twist.angular.z:.3g} rad/s); the pose is still used",
@@ -329,7 +344,9 @@ class SafetyNode(Node):
                     Verdict.FAULT,
                     "A cmd_vel_in publisher offers QoS incompatible with this node (best effort into reliable?): "
                     "its commands are lost, stopping.",
-                    evidence=(Evidence("incompatible publishers", float(info.total_count), "", source="cmd_vel_in"),),
+                    evidence=(
+                        Evidence("incompatible publishers", float(info.total_count), "", source="cmd_vel_in"),
+                    ),
                     consequence="The commander believes it controls the robot while none of its commands arrive.",
                     remedy="Publish cmd_vel_in with RELIABLE reliability, then restart the commander.",
                 ),
@@ -349,7 +366,11 @@ class SafetyNode(Node):
         if len(nodes) > 1:
             self.get_logger().error(
                 f"[cmd_vel_in] {len(nodes)} publishers: {', '.join(nodes)}; "
-                + ("stopping until only one remains" if self.config.command.multiple_publishers == "stop" else "warning only")
+                + (
+                    "stopping until only one remains"
+                    if self.config.command.multiple_publishers == "stop"
+                    else "warning only"
+                )
             )
             if self.config.command.multiple_publishers == "stop":
                 self.set_hold(
@@ -388,7 +409,9 @@ class SafetyNode(Node):
                         Verdict.FAULT,
                         f"ROS time has not advanced for {stalled:.1f} s (is /clock published under use_sim_time?): "
                         "stopping.",
-                        evidence=(Evidence("clock stalled for", stalled, "s", limit=CLOCK_STALL_S, source="/clock"),),
+                        evidence=(
+                            Evidence("clock stalled for", stalled, "s", limit=CLOCK_STALL_S, source="/clock"),
+                        ),
                         consequence="Timeouts and ages cannot be measured on a stopped clock.",
                         remedy="Publish /clock, or run without use_sim_time.",
                     ),
@@ -404,7 +427,7 @@ class SafetyNode(Node):
         with self._lock:
             try:
                 result = self.guard.decide(self.now_s(), time.time())
-            except Exception as error:  # noqa: BLE001 - any failure of the core must stop the robot
+            except Exception as error:
                 self._internal_error(error)
                 return
             steady = time.monotonic()
@@ -456,8 +479,10 @@ class SafetyNode(Node):
         for name, extension in self._extensions.items():
             try:
                 extension.on_decision(decision)
-            except Exception as error:  # noqa: BLE001 - a failing extension must not silence the node
-                self.get_logger().error(f"[{name}] on_decision failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S)
+            except Exception as error:
+                self.get_logger().error(
+                    f"[{name}] on_decision failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S
+                )
 
     def _remember(self, decision: Decision) -> None:
         self._recent[decision.decision_id] = decision
@@ -466,7 +491,9 @@ class SafetyNode(Node):
 
     def _log_decision(self, decision: Decision) -> None:
         first = decision.reasons[0] if decision.reasons else None
-        text = f"{decision.verdict.value}: {first.rule_id}: {first.message}" if first else decision.verdict.value
+        text = (
+            f"{decision.verdict.value}: {first.rule_id}: {first.message}" if first else decision.verdict.value
+        )
         if decision.verdict in (Verdict.FAULT, Verdict.REFUSE):
             self.get_logger().warning(text)
         else:
@@ -522,8 +549,10 @@ class SafetyNode(Node):
                 "verdict": decision.decision.verdict.value if decision else None,
                 "rules": list(decision.decision.rule_ids) if decision else [],
                 "output": decision.output.to_json() if decision else None,
-                "holds": [{"hold_id": hold.hold_id, "message": hold.reason.message} for hold in self.guard.holds],
-                "overrides": [grant.to_note().to_json() for grant in self.guard.active_grants(now)],
+                "holds": [
+                    {"hold_id": hold.hold_id, "message": hold.reason.message} for hold in self.guard.holds
+                ],
+                "active_overrides": [grant.to_note().to_json() for grant in self.guard.active_grants(now)],
                 "sources": sources,
                 "cmd_vel_in_publishers": self._publisher_nodes,
                 "limits": self.config.limits.model_dump(),
@@ -541,7 +570,7 @@ class SafetyNode(Node):
         for name, extension in self._extensions.items():
             try:
                 state[name] = extension.state()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 state[name] = {"error": repr(error)}
         return state
 
@@ -562,6 +591,7 @@ class SafetyNode(Node):
         else:
             status.level = DiagnosticStatus.OK
         status.message = f"{verdict}: {', '.join(state['rules']) or 'no rule fired'}"
+
         values = [
             KeyValue(key="verdict", value=str(verdict)),
             KeyValue(key="policy_hash", value=self._policy_hash),
@@ -576,16 +606,18 @@ class SafetyNode(Node):
         for key, value in state["counts"].items():
             values.append(KeyValue(key=key, value=json.dumps(value)))
         status.values = values
+
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status.append(status)
         for name, extension in self._extensions.items():
             try:
                 array.status.extend(extension.diagnostics())
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 self.get_logger().error(f"[{name}] diagnostics failed: {error!r}", throttle_duration_sec=10.0)
         self._diagnostics.publish(array)
         self._publish_state()
+
         if self._markers.get_subscription_count() > 0:
             stopped = verdict in (Verdict.FAULT.value, Verdict.REFUSE.value)
             self._markers.publish(
@@ -636,21 +668,21 @@ class SafetyNode(Node):
         self.get_logger().info(f"shutting down ({why}): publishing zero velocity")
         try:
             self._output.publish(self._zero_msg())
-        except Exception as error:  # noqa: BLE001 - the context may already be gone
+        except Exception as error:
             self.get_logger().error(f"could not publish zero velocity on shutdown: {error!r}")
         for name, extension in reversed(list(self._extensions.items())):
             try:
                 extension.shutdown()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 self.get_logger().error(f"[{name}] shutdown failed: {error!r}")
 
 
 def _rebuild_guard(old: MotionGuard, config: MotionConfig, hash_: str) -> MotionGuard:
-    """A guard with the new configuration that keeps holds and grants (sensor data re-arrives)."""
+    """Build a guard with the new configuration that keeps holds and grants; sensor data re-arrives."""
     guard = MotionGuard(config, started_at=old.started_at, policy_hash=hash_, zone_check=old.zone_check)
     for hold in old.holds:
         guard.set_hold(hold)
-    for grant in old._grants.values():  # noqa: SLF001 - same module family, state hand-over
+    for grant in old._grants.values():
         guard.add_grant(grant)
     guard.requester = old.requester
     guard.counters = old.counters
@@ -658,9 +690,7 @@ def _rebuild_guard(old: MotionGuard, config: MotionConfig, hash_: str) -> Motion
 
 
 def _finite(value: float | None) -> float | None:
-    if value is None or value != value or value in (float("inf"), float("-inf")):
-        return None
-    return value
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _fmt(value: float | None) -> str:
@@ -706,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.05)
-    except Exception as error:  # noqa: BLE001 - log, stop the robot, trip the board
+    except Exception as error:
         reason["why"] = f"exception {error!r}"
         node.get_logger().error(f"executor failed: {error!r}\n{traceback.format_exc()}")
     finally:

@@ -173,6 +173,10 @@ class RiskBridge:
         self._handle(update)
         return update
 
+    def clear_lockout(self, requester: str, clearance: SupervisorClearance) -> bool:
+        """Clear a lockout with a clearance built by the override bridge from a verified request."""
+        return self.clear(requester, clearance.supervisor_id, clearance.request_id, clearance.reason)
+
     def clear(self, requester: str, operator_id: str, request_id: str = "", reason: str = "") -> bool:
         """Clear a lockout; the override bridge calls this after verifying a supervisor's signed request.
 
