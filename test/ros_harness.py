@@ -194,8 +194,13 @@ def format_param(value: Any) -> str:
 class SafetyProbe:
     """Publishes the safety node's inputs and records its outputs, from a RosClient."""
 
-    def __init__(self, client: RosClient, node_name: str = "nc_safety", stamped: bool = False,
-                 command_reliability: str = "reliable") -> None:
+    def __init__(
+        self,
+        client: RosClient,
+        node_name: str = "nc_safety",
+        stamped: bool = False,
+        command_reliability: str = "reliable",
+    ) -> None:
         import json as _json
 
         from geometry_msgs.msg import Twist, TwistStamped
@@ -208,8 +213,12 @@ class SafetyProbe:
         self.node = client.node
         self.stamped = stamped
         self.command_type = TwistStamped if stamped else Twist
-        reliability = ReliabilityPolicy.RELIABLE if command_reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-        self.cmd = self.node.create_publisher(self.command_type, "cmd_vel_in", QoSProfile(depth=10, reliability=reliability))
+        reliability = (
+            ReliabilityPolicy.RELIABLE if command_reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        )
+        self.cmd = self.node.create_publisher(
+            self.command_type, "cmd_vel_in", QoSProfile(depth=10, reliability=reliability)
+        )
         self.scan_pub = self.node.create_publisher(LaserScan, "scan", QoSProfile(depth=10))
         self.odom_pub = self.node.create_publisher(Odometry, "odom", QoSProfile(depth=10))
         self.outputs: list[tuple[float, Any]] = []
@@ -223,9 +232,14 @@ class SafetyProbe:
 
         self.node.create_subscription(self.command_type, "cmd_vel_out", on_output, QoSProfile(depth=1000))
         self.node.create_subscription(
-            String, f"/{node_name}/refusals", lambda msg: self.refusals.append(_json.loads(msg.data)), QoSProfile(depth=1000)
+            String,
+            f"/{node_name}/refusals",
+            lambda msg: self.refusals.append(_json.loads(msg.data)),
+            QoSProfile(depth=1000),
         )
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(
+            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+        )
         self.node.create_subscription(
             String, f"/{node_name}/state", lambda msg: self.states.append(_json.loads(msg.data)), latched
         )
@@ -255,8 +269,13 @@ class SafetyProbe:
             msg.header.stamp = stamp if stamp is not None else self.now_msg()
         self.cmd.publish(msg)
 
-    def scan(self, ranges: Sequence[float] | None = None, range_max: float = 10.0, stamp: Any = None,
-             count: int = 360) -> None:
+    def scan(
+        self,
+        ranges: Sequence[float] | None = None,
+        range_max: float = 10.0,
+        stamp: Any = None,
+        count: int = 360,
+    ) -> None:
         from sensor_msgs.msg import LaserScan
 
         msg = LaserScan()
@@ -274,13 +293,34 @@ class SafetyProbe:
         return self.outputs[-1][1] if self.outputs else None
 
     def refusals_with(self, rule_prefix: str) -> list[dict[str, Any]]:
-        return [r for r in self.refusals if any(reason["rule_id"].startswith(rule_prefix) for reason in r["reasons"])]
+        return [
+            r
+            for r in self.refusals
+            if any(reason["rule_id"].startswith(rule_prefix) for reason in r["reasons"])
+        ]
 
     def stream(self, duration: float, period: float, each: Callable[[], None]) -> None:
         """Call `each` every `period` seconds for `duration` seconds while spinning."""
         deadline = time.monotonic() + duration
         next_call = time.monotonic()
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_call:
+                each()
+                next_call += period
+            self.client.spin_once(0.002)
+
+    def stream_until(
+        self, predicate: Callable[[], Any], timeout: float, period: float, each: Callable[[], None]
+    ) -> Any:
+        """Call `each` every `period` seconds until `predicate` is truthy; TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        next_call = time.monotonic()
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout:.1f} s")
             if time.monotonic() >= next_call:
                 each()
                 next_call += period

@@ -74,7 +74,7 @@ class Pose2D:
 
     x: float
     y: float
-    yaw: float
+    yaw: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

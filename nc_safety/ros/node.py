@@ -46,7 +46,7 @@ from sensor_msgs.msg import LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from nc_safety.core.constraints import make_reason  # noqa: E402
+from nc_safety.core.constraints import Outcome, make_reason  # noqa: E402
 from nc_safety.core.errors import ConfigError  # noqa: E402
 from nc_safety.core.grant import OverrideGrant  # noqa: E402
 from nc_safety.core.holds import Hold  # noqa: E402
@@ -55,7 +55,8 @@ from nc_safety.core.motion import MotionDecision, MotionGuard  # noqa: E402
 from nc_safety.core.motion_config import MotionConfig, load_motion_config  # noqa: E402
 from nc_safety.core.policy import policy_hash, rule_info  # noqa: E402
 from nc_safety.core.scan import ScanRejection  # noqa: E402
-from nc_safety.core.values import Twist, TwistCommand  # noqa: E402
+from nc_safety.core.values import Pose2D, Twist, TwistCommand  # noqa: E402
+from nc_safety.core.zones import Zone, check_zones, load_zones  # noqa: E402
 from nc_safety.core.verdict import RefutableBy, Verdict  # noqa: E402
 from nc_safety.ros.conversions import (  # noqa: E402
     fill_twist_msg,
@@ -124,7 +125,14 @@ class SafetyNode(Node):
         self.config: MotionConfig = config
         self._flat = flat
         self._policy_hash = policy_hash(_json_ready(flat))
-        self.guard = MotionGuard(config, started_at=self.now_s(), policy_hash=self._policy_hash)
+        self._zones, self._zone_role = self._load_zones()
+        zone_check = self._zone_check if self._zones else None
+        self.guard = MotionGuard(
+            config, started_at=self.now_s(), policy_hash=self._policy_hash, zone_check=zone_check
+        )
+        if self._zones:
+            # Zones are placed in the odometry frame, so odometry becomes required.
+            self.guard.odom_source.required = True
         self.add_on_set_parameters_callback(self._validate_update)
 
         self._create_interfaces()
@@ -144,6 +152,44 @@ class SafetyNode(Node):
         self._publish_state()
 
     # Set-up -------------------------------------------------------------------------------
+
+    def _load_zones(self) -> tuple[tuple[Zone, ...], str]:
+        """Read the restricted zones file named by `zones.file`; empty disables zones."""
+        path = self.declare_parameter(
+            "zones.file",
+            "",
+            _string_descriptor(
+                "zones.file", "YAML file of restricted zones for motion (docs/directives.md); empty: no zones"
+            ),
+        ).value
+        role = self.declare_parameter(
+            "zones.requester_role",
+            "",
+            _string_descriptor(
+                "zones.requester_role",
+                "Role of whoever commands cmd_vel_in, checked against each zone's allowed roles",
+            ),
+        ).value
+        if not path:
+            return (), role
+        zones = load_zones(path)
+        self.get_logger().info(
+            f"[zones] {len(zones)} restricted zone(s) from {path}: {[z.name for z in zones]}"
+        )
+        return zones, role
+
+    def _zone_check(self, pose: Pose2D, twist: Twist, stopping: Pose2D) -> list[Outcome]:
+        del twist
+        local = time.localtime()
+        reason = check_zones(
+            self._zones,
+            pose,
+            stopping,
+            local.tm_hour * 60 + local.tm_min,
+            self._zone_role,
+            self.guard.obstacles.radius,
+        )
+        return [] if reason is None else [Outcome(reason, 0.0)]
 
     def _create_interfaces(self) -> None:
         config = self.config
@@ -257,6 +303,9 @@ class SafetyNode(Node):
             return self.guard.active_grants(self.now_s())
 
     def refutable_by(self, rule_id: str) -> RefutableBy | None:
+        for zone in self._zones:
+            if zone.rule_id == rule_id:
+                return zone.refutable_by
         info = rule_info(rule_id)
         if info is not None:
             return info.refutable_by
@@ -699,6 +748,14 @@ def _fmt(value: float | None) -> str:
 
 def _json_ready(flat: Mapping[str, Any]) -> dict[str, JsonValue]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in flat.items()}
+
+
+def _string_descriptor(name: str, description: str) -> Any:
+    from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+
+    return ParameterDescriptor(
+        name=name, type=ParameterType.PARAMETER_STRING, description=description, read_only=True
+    )
 
 
 def _bool_descriptor(name: str, extension: str) -> Any:
