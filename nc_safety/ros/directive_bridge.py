@@ -28,6 +28,7 @@ from nc_safety.core.directives.felicity import CheckContext
 from nc_safety.core.directives.model import ACTIONS
 from nc_safety.core.errors import ConfigError
 from nc_safety.core.justification import Decision, JsonValue, Reason, combine
+from nc_safety.core.plan_fingerprint import PlanError, plan_fingerprint
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict
 from nc_safety.ros.extension import NodeServices
 
@@ -36,6 +37,7 @@ OUTPUT_TOPIC = "directive_out"
 ACCEPTED_SCHEMA = "nc_safety/accepted_directive"
 ACCEPTED_VERSION = 1
 RULE_INTERNAL = "directive.internal_error"
+RULE_LOCKED_OUT = "risk.locked_out"
 
 # Directives must not be lost, so input and output are reliable with a short queue.
 DIRECTIVE_QOS = QoSProfile(
@@ -222,14 +224,19 @@ class DirectiveBridge:
 
     def _on_directive(self, message: String) -> None:
         context = self._context()
-        try:
-            result = self._checker.check_json(message.data, context)
-            decision = result.decision
-        except Exception as error:
-            # Any failure of the checker must still end in a decision that forwards nothing.
-            self._logger.error(f"checking a directive failed; not forwarded: {error!r}")
-            decision = self._fault(error, context)
-            result = None
+        locked = self._locked_out_requester(message.data)
+        result: DirectiveResult | None = None
+        if locked is not None:
+            decision = self._locked_out(*locked, context)
+        else:
+            try:
+                result = self._checker.check_json(message.data, context)
+                decision = self._apply_overrides(result.decision, context.now_s)
+            except Exception as error:
+                # Any failure of the checker must still end in a decision that forwards nothing.
+                self._logger.error(f"checking a directive failed; not forwarded: {error!r}")
+                decision = self._fault(error, context)
+                result = None
         if result is not None and decision.verdict.forwards and result.directive is not None:
             accepted = {
                 "schema": ACCEPTED_SCHEMA,
@@ -239,8 +246,100 @@ class DirectiveBridge:
                 "directive": result.directive.to_json(),
             }
             self._output.publish(String(data=json.dumps(accepted)))
+        if result is not None and result.directive is not None:
+            self._note_plan(decision, result.directive)
         self._services.publish_decision(decision)
         self._record(decision, result)
+
+    # Risk and overrides ----------------------------------------------------------------------
+
+    def _risk(self) -> Any | None:
+        return self._services.extension("risk")
+
+    def _locked_out_requester(self, text: str) -> tuple[str, str] | None:
+        """Requester and directive id when the risk extension has locked the requester out."""
+        risk = self._risk()
+        if risk is None or len(text) > self._checker.config.limits.max_bytes:
+            return None
+        try:
+            document = json.loads(text)
+            requester = document["requester"]["id"]
+            directive_id = document.get("id", "")
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None  # the checker reports the malformed directive itself
+        if isinstance(requester, str) and risk.is_locked_out(requester):
+            return requester, directive_id if isinstance(directive_id, str) else ""
+        return None
+
+    def _locked_out(self, requester: str, directive_id: str, context: CheckContext) -> Decision:
+        reason = Reason(
+            rule_id=RULE_LOCKED_OUT,
+            kind=ReasonKind.AUTHORITY,
+            verdict=Verdict.UNAUTHORIZED,
+            severity=Severity.HIGH,
+            message=f"Requester {requester!r} is locked out after repeated refused or risky requests; "
+            "nothing from it is carried out.",
+            consequence="Requests from a requester that probes for harmful plans are not carried out.",
+            refutable_by=RefutableBy.NONE,
+            remedy="A supervisor can clear the lockout with a signed risk_clear request.",
+        )
+        return combine(
+            stamp=context.now_s,
+            wall_time=context.wall_time,
+            command_kind="directive",
+            command_id=directive_id,
+            requester=requester,
+            reasons=[reason],
+            policy_hash=self._checker.policy_hash,
+        )
+
+    def _note_plan(self, decision: Decision, directive: Any) -> None:
+        """Give the risk extension the plan's fingerprint so rephrased refusals are recognised."""
+        risk = self._risk()
+        if risk is None:
+            return
+        try:
+            fingerprint = plan_fingerprint([step.to_json() for step in directive.steps])
+        except PlanError:
+            return
+        risk.note_plan(decision.decision_id, fingerprint)
+
+    def _apply_overrides(self, decision: Decision, now: float) -> Decision:
+        """Waive refusal reasons that an active operator override covers, as for motion.
+
+        Hard rules (refutable_by none) stay in force. The requester resends the directive
+        while the override is active; the accepted decision names the override.
+        """
+        if decision.verdict.forwards:
+            return decision
+        grants = self._services.grants()
+        kept: list[Reason] = []
+        waived: list[Reason] = []
+        used = {}
+        for reason in decision.reasons:
+            grant = None
+            if reason.refutable_by.overridable:
+                grant = next((g for g in grants if g.covers(reason.rule_id, now)), None)
+            if grant is None:
+                kept.append(reason)
+            else:
+                waived.append(reason)
+                used[grant.override_id] = grant
+        if not waived:
+            return decision
+        return combine(
+            stamp=decision.stamp,
+            wall_time=decision.wall_time,
+            command_kind=decision.command_kind,
+            command_id=decision.command_id,
+            requester=decision.requester,
+            reasons=kept,
+            policy_hash=decision.policy_hash,
+            overrides=[grant.to_note() for grant in used.values()],
+            overridden=waived,
+            output=decision.output,
+            decision_id=decision.decision_id,
+        )
 
     def _fault(self, error: Exception, context: CheckContext) -> Decision:
         reason = Reason(
