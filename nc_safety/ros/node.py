@@ -56,8 +56,8 @@ from nc_safety.core.motion_config import MotionConfig, load_motion_config  # noq
 from nc_safety.core.policy import policy_hash, rule_info  # noqa: E402
 from nc_safety.core.scan import ScanRejection  # noqa: E402
 from nc_safety.core.values import Pose2D, Twist, TwistCommand  # noqa: E402
-from nc_safety.core.zones import Zone, check_zones, load_zones  # noqa: E402
 from nc_safety.core.verdict import RefutableBy, Verdict  # noqa: E402
+from nc_safety.core.zones import Zone, check_zones, load_zones  # noqa: E402
 from nc_safety.ros.conversions import (  # noqa: E402
     fill_twist_msg,
     odom_from_msg,
@@ -75,6 +75,7 @@ EXTENSIONS: dict[str, str] = {
     "estop": "nc_safety.ros.estop_bridge:EstopBridge",
     "overrides": "nc_safety.ros.override_bridge:OverrideBridge",
     "directives": "nc_safety.ros.directive_bridge:DirectiveBridge",
+    "trajectory": "nc_safety.ros.trajectory_bridge:TrajectoryBridge",
 }
 
 RECENT_DECISIONS = 512

@@ -289,3 +289,23 @@ def test_shipped_config_starts(ros_env: dict[str, str], tmp_path: Path, config: 
         assert node.alive(), node.output
     finally:
         node.stop()
+
+
+def test_diagnostics_and_markers_published(ros_client: RosClient, start_node: NodeFactory) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile
+    from visualization_msgs.msg import MarkerArray
+
+    node = start_node()
+    diagnostics: list[Any] = []
+    markers: list[Any] = []
+    ros_client.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, QoSProfile(depth=10))
+    ros_client.node.create_subscription(MarkerArray, "/nc_safety/zones", markers.append, QoSProfile(depth=10))
+    probe = probe_for(ros_client, node)
+    probe.stream_until(lambda: diagnostics and markers, WAIT, 0.05, probe.scan)
+    status = next(s for s in diagnostics[-1].status if s.name.endswith("motion"))
+    values = {item.key: item.value for item in status.values}
+
+    assert "scan age [s]" in values
+    assert values["verdict"]
+    assert [marker.ns for marker in markers[-1].markers] == ["footprint", "stop_zone", "slowdown_zone"]
