@@ -8,12 +8,13 @@ environment: set ROS_AUTOMATIC_DISCOVERY_RANGE and FASTDDS_DEFAULT_PROFILES_FILE
 robot before launching.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:

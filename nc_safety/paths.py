@@ -18,7 +18,9 @@ def config_file(name: str) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"config file {name!r} not found in {candidates[0].parent} or {candidates[1].parent}")
+    raise FileNotFoundError(
+        f"config file {name!r} not found in {candidates[0].parent} or {candidates[1].parent}"
+    )
 
 
 RECORDINGS = PACKAGE_ROOT / "data" / "recordings"

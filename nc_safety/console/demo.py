@@ -35,12 +35,20 @@ NODE_START_TIMEOUT_S = 30.0
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nc-safety demo", description=__doc__.splitlines()[0])
     parser.add_argument("--bag", type=Path, default=DEFAULT_BAG, help="rosbag2 folder to replay")
-    parser.add_argument("--params-file", type=Path, default=None,
-                        help="node parameters (default: the shipped tb3_burger.yaml)")
+    parser.add_argument(
+        "--params-file",
+        type=Path,
+        default=None,
+        help="node parameters (default: the shipped tb3_burger.yaml)",
+    )
     parser.add_argument("--rate", type=float, default=2.0, help="playback speed factor (default 2.0)")
     parser.add_argument("--no-estop", action="store_true", help="run without the e-stop board emulator")
-    parser.add_argument("--press-at", type=float, default=0.75,
-                        help="fraction of the replay at which the e-stop button is pressed (default 0.75)")
+    parser.add_argument(
+        "--press-at",
+        type=float,
+        default=0.75,
+        help="fraction of the replay at which the e-stop button is pressed (default 0.75)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     return parser
 
@@ -53,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     params_file = args.params_file or config_file("tb3_burger.yaml")
     log_dir = Path(tempfile.mkdtemp(prefix="nc_safety_demo_"))
     node_log = log_dir / "node.log"
-    print(f"nc_safety demo: ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, DDS on loopback, "
-          f"node log in {node_log}")
+    print(
+        f"nc_safety demo: ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, DDS on loopback, "
+        f"node log in {node_log}"
+    )
 
     emulator: BoardEmulator | None = None
     node_args = [sys.executable, "-m", "nc_safety.ros.node", "--ros-args", "--params-file", str(params_file)]
@@ -62,7 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator = BoardEmulator()
         port = emulator.start()
         print(f"e-stop board emulator on {port} (watchdog {emulator.config.watchdog_s * 1000:.0f} ms)")
-        node_args += ["-p", "estop.enabled:=true", "-p", f"estop.port:={port}", "-p", "estop.reset_on_startup:=true"]
+        node_args += [
+            "-p",
+            "estop.enabled:=true",
+            "-p",
+            f"estop.port:={port}",
+            "-p",
+            "estop.reset_on_startup:=true",
+        ]
 
     with open(node_log, "wb") as log:
         node = subprocess.Popen(node_args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -82,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             emulator.stop()
 
 
-def _run(args: argparse.Namespace, node: subprocess.Popen[bytes], node_log: Path, emulator: BoardEmulator | None) -> int:
+def _run(
+    args: argparse.Namespace, node: subprocess.Popen[bytes], node_log: Path, emulator: BoardEmulator | None
+) -> int:
     try:
         duration = BagReplaySource(args.bag, DEFAULT_MAP).info.duration_s
     except BagError as error:
@@ -103,7 +122,10 @@ def _run(args: argparse.Namespace, node: subprocess.Popen[bytes], node_log: Path
         timer.daemon = True
     try:
         summary = run_replay(
-            args.bag, rate=args.rate, quiet=args.quiet, wait=NODE_START_TIMEOUT_S,
+            args.bag,
+            rate=args.rate,
+            quiet=args.quiet,
+            wait=NODE_START_TIMEOUT_S,
             on_start=timer.start if timer is not None else None,
         )
     except TimeoutError as error:
@@ -114,7 +136,10 @@ def _run(args: argparse.Namespace, node: subprocess.Popen[bytes], node_log: Path
             timer.cancel()
     print(summary.render())
     if node.poll() is not None:
-        print(f"nc-safety demo: the node exited with code {node.returncode}; log:\n{_tail(node_log)}", file=sys.stderr)
+        print(
+            f"nc-safety demo: the node exited with code {node.returncode}; log:\n{_tail(node_log)}",
+            file=sys.stderr,
+        )
         return 1
     if emulator is not None:
         _print_board(emulator, final=False)

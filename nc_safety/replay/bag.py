@@ -72,7 +72,9 @@ class BagReplaySource:
 
     def __init__(self, path: Path, topic_map: Mapping[str, str]) -> None:
         if not (path / "metadata.yaml").is_file():
-            raise BagError(f"{path} is not a rosbag2 folder (no metadata.yaml); pass the folder of the recording")
+            raise BagError(
+                f"{path} is not a rosbag2 folder (no metadata.yaml); pass the folder of the recording"
+            )
         self.path = path
         self.topic_map = dict(topic_map)
         with Reader(path) as reader:

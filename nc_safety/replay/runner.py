@@ -60,7 +60,10 @@ class ReplaySummary:
             "non_finite_outputs": self.non_finite_outputs,
             "over_limit_outputs": self.over_limit_outputs,
             "largest_output": {"linear": self.largest_linear, "angular": self.largest_angular},
-            "largest_command_in": {"linear": self.largest_command_in[0], "angular": self.largest_command_in[1]},
+            "largest_command_in": {
+                "linear": self.largest_command_in[0],
+                "angular": self.largest_command_in[1],
+            },
             "refusals_published": self.refusals,
             "refusal_rules": dict(self.refusal_rules),
             "command_verdicts": self.command_verdicts,
@@ -77,7 +80,10 @@ class ReplaySummary:
             f"  inputs published: {', '.join(f'{topic} {count}' for topic, count in sorted(self.published.items()))}",
             f"  commands in: {commands_in}; outputs on cmd_vel_out: {self.outputs}",
             "  decisions on commands per verdict: "
-            + (", ".join(f"{verdict} {count}" for verdict, count in sorted(self.command_verdicts.items())) or "none"),
+            + (
+                ", ".join(f"{verdict} {count}" for verdict, count in sorted(self.command_verdicts.items()))
+                or "none"
+            ),
             f"  refusal messages published: {self.refusals}",
             "  most frequent reasons:",
         ]
@@ -89,7 +95,10 @@ class ReplaySummary:
             f"  non-finite outputs: {self.non_finite_outputs}; over-limit outputs: {self.over_limit_outputs}",
         ]
         if self.skipped:
-            lines.append("  topics not replayed: " + "; ".join(f"{t} ({why})" for t, why in sorted(self.skipped.items())))
+            lines.append(
+                "  topics not replayed: "
+                + "; ".join(f"{t} ({why})" for t, why in sorted(self.skipped.items()))
+            )
         return "\n".join(lines)
 
 
@@ -98,22 +107,39 @@ def _parse_map(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         source, sep, target = item.partition(":=")
         if not sep or not source or not target:
-            raise SystemExit(f"nc-safety replay: invalid --map {item!r}; use RECORDED:=TOPIC, e.g. /cmd_vel:=cmd_vel_in")
+            raise SystemExit(
+                f"nc-safety replay: invalid --map {item!r}; use RECORDED:=TOPIC, e.g. /cmd_vel:=cmd_vel_in"
+            )
         mapping[source] = target
     return mapping
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nc-safety replay", description=__doc__.splitlines()[0])
-    parser.add_argument("bag", nargs="?", type=Path, default=DEFAULT_BAG,
-                        help="rosbag2 folder (default: the bundled real TurtleBot3 run)")
+    parser.add_argument(
+        "bag",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_BAG,
+        help="rosbag2 folder (default: the bundled real TurtleBot3 run)",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
-    parser.add_argument("--no-rebase", action="store_true",
-                        help="keep recorded header stamps instead of moving them to the replay time")
-    parser.add_argument("--map", action="append", default=[], metavar="RECORDED:=TOPIC",
-                        help="publish a recorded topic on another topic (repeatable)")
+    parser.add_argument(
+        "--no-rebase",
+        action="store_true",
+        help="keep recorded header stamps instead of moving them to the replay time",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="RECORDED:=TOPIC",
+        help="publish a recorded topic on another topic (repeatable)",
+    )
     parser.add_argument("--node", default="nc_safety", help="name of the safety node (default nc_safety)")
-    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the node to match (default 30)")
+    parser.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the node to match (default 30)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     parser.add_argument("--summary-json", type=Path, help="also write the summary as JSON to this file")
     return parser
@@ -128,8 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nc_safety.replay.bag import BagError
 
     try:
-        summary = run_replay(args.bag, rate=args.rate, rebase=not args.no_rebase, topic_map=_parse_map(args.map),
-                             node_name=args.node, wait=args.wait, quiet=args.quiet)
+        summary = run_replay(
+            args.bag,
+            rate=args.rate,
+            rebase=not args.no_rebase,
+            topic_map=_parse_map(args.map),
+            node_name=args.node,
+            wait=args.wait,
+            quiet=args.quiet,
+        )
     except (BagError, TimeoutError) as error:
         print(f"nc-safety replay: {error}", file=sys.stderr)
         return 1
@@ -165,8 +198,9 @@ def run_replay(
     from nc_safety.replay.bag import BagReplaySource
 
     source = BagReplaySource(bag, topic_map or DEFAULT_MAP)
-    summary = ReplaySummary(bag=str(bag), rate=rate, skipped=source.info.skipped,
-                            sim_time_recording=source.info.sim_time)
+    summary = ReplaySummary(
+        bag=str(bag), rate=rate, skipped=source.info.skipped, sim_time_recording=source.info.sim_time
+    )
     own_context = context is None
     if own_context:
         context = rclpy.context.Context()
@@ -185,7 +219,14 @@ def run_replay(
 
     def on_output(msg: Any) -> None:
         twist = msg.twist if hasattr(msg, "twist") else msg
-        values = (twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.x, twist.angular.y, twist.angular.z)
+        values = (
+            twist.linear.x,
+            twist.linear.y,
+            twist.linear.z,
+            twist.angular.x,
+            twist.angular.y,
+            twist.angular.z,
+        )
         summary.outputs += 1
         if not all(math.isfinite(v) for v in values):
             summary.non_finite_outputs += 1
@@ -210,8 +251,11 @@ def run_replay(
             reasons = record["reasons"] or [{"rule_id": "-", "message": ""}]
             first = reasons[0]
             more = f" (also: {', '.join(r['rule_id'] for r in reasons[1:])})" if len(reasons) > 1 else ""
-            print(f"[{time.monotonic() - started:7.2f} s] {record['verdict']:<12} {first['rule_id']:<28} "
-                  f"{first['message']}{more}", flush=True)
+            print(
+                f"[{time.monotonic() - started:7.2f} s] {record['verdict']:<12} {first['rule_id']:<28} "
+                f"{first['message']}{more}",
+                flush=True,
+            )
 
     def on_state(msg: String) -> None:
         state.clear()
@@ -222,7 +266,9 @@ def run_replay(
     output_type = command_publisher.msg_type if command_publisher is not None else Twist
     node.create_subscription(output_type, "cmd_vel_out", on_output, reliable)
     node.create_subscription(String, f"/{node_name}/refusals", on_refusal, QoSProfile(depth=100))
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(
+        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+    )
     node.create_subscription(String, f"/{node_name}/state", on_state, latched)
 
     try:
@@ -236,9 +282,12 @@ def run_replay(
                 )
             executor.spin_once(timeout_sec=0.05)
         if not quiet:
-            print(f"replaying {bag} at {rate:g}x through /{node_name} "
-                  f"({'sim-time' if source.info.sim_time else 'wall-clock'} stamps, "
-                  f"{'rebased' if rebase else 'as recorded'}); refusals as they arrive:", flush=True)
+            print(
+                f"replaying {bag} at {rate:g}x through /{node_name} "
+                f"({'sim-time' if source.info.sim_time else 'wall-clock'} stamps, "
+                f"{'rebased' if rebase else 'as recorded'}); refusals as they arrive:",
+                flush=True,
+            )
         started = time.monotonic()
         if on_start is not None:
             on_start()

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseArray, Twist as TwistMsg
+from geometry_msgs.msg import PoseArray
+from geometry_msgs.msg import Twist as TwistMsg
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import LaserScan
 
@@ -21,7 +22,7 @@ def stamp_seconds(stamp: Time) -> float:
 
 def seconds_to_stamp(seconds: float) -> Time:
     whole = math.floor(seconds)
-    return Time(sec=int(whole), nanosec=min(int(round((seconds - whole) * 1e9)), 999_999_999))
+    return Time(sec=int(whole), nanosec=min(round((seconds - whole) * 1e9), 999_999_999))
 
 
 def twist_from_msg(msg: TwistMsg) -> Twist:
@@ -37,7 +38,11 @@ def fill_twist_msg(msg: TwistMsg, twist: Twist) -> TwistMsg:
 def scan_from_msg(msg: LaserScan) -> tuple[ScanHeader, FloatArray]:
     ranges: Any = msg.ranges
     # rclpy hands float32 sequences over as array.array('f'); frombuffer avoids a copy.
-    values = np.frombuffer(ranges, dtype=np.float32) if hasattr(ranges, "typecode") else np.asarray(ranges, np.float32)
+    values = (
+        np.frombuffer(ranges, dtype=np.float32)
+        if hasattr(ranges, "typecode")
+        else np.asarray(ranges, np.float32)
+    )
     header = ScanHeader(
         angle_min=float(msg.angle_min),
         angle_max=float(msg.angle_max),
@@ -59,7 +64,11 @@ def odom_from_msg(msg: Odometry, received_at: float) -> OdomSnapshot:
     orientation = msg.pose.pose.orientation
     linear = msg.twist.twist.linear
     return OdomSnapshot(
-        pose=Pose2D(position.x, position.y, yaw_from_quaternion(orientation.x, orientation.y, orientation.z, orientation.w)),
+        pose=Pose2D(
+            position.x,
+            position.y,
+            yaw_from_quaternion(orientation.x, orientation.y, orientation.z, orientation.w),
+        ),
         linear_speed=math.hypot(linear.x, linear.y),
         angular_speed=float(msg.twist.twist.angular.z),
         stamp=stamp_seconds(msg.header.stamp),
@@ -68,5 +77,7 @@ def odom_from_msg(msg: Odometry, received_at: float) -> OdomSnapshot:
 
 
 def people_from_msg(msg: PoseArray, received_at: float) -> PeopleSnapshot:
-    positions = np.array([(pose.position.x, pose.position.y) for pose in msg.poses], dtype=np.float64).reshape(-1, 2)
+    positions = np.array(
+        [(pose.position.x, pose.position.y) for pose in msg.poses], dtype=np.float64
+    ).reshape(-1, 2)
     return PeopleSnapshot(positions=positions, stamp=stamp_seconds(msg.header.stamp), received_at=received_at)

@@ -18,7 +18,12 @@ def _rectangle(footprint: Footprint, inflation: float) -> list[Point]:
 
 
 def zone_markers(
-    footprint: Footprint, stop_distance: float, slowdown_distance: float, frame_id: str, stamp: Time, stopped: bool
+    footprint: Footprint,
+    stop_distance: float,
+    slowdown_distance: float,
+    frame_id: str,
+    stamp: Time,
+    stopped: bool,
 ) -> MarkerArray:
     """Line strips for the footprint and its zones; the stop zone turns solid red while stopped."""
     array = MarkerArray()

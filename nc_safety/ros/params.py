@@ -50,9 +50,13 @@ def descriptor_for(spec: ParameterSpec, parameter_type: Parameter.Type) -> Param
         name=spec.name, type=int(parameter_type.value), description=description, read_only=spec.read_only
     )
     if parameter_type is Parameter.Type.DOUBLE and spec.minimum is not None and spec.maximum is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=spec.minimum, to_value=spec.maximum, step=0.0)]
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=spec.minimum, to_value=spec.maximum, step=0.0)
+        ]
     elif parameter_type is Parameter.Type.INTEGER and spec.minimum is not None and spec.maximum is not None:
-        descriptor.integer_range = [IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=0)]
+        descriptor.integer_range = [
+            IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=0)
+        ]
     return descriptor
 
 
@@ -74,16 +78,24 @@ def declare_motion_parameters(node: Node) -> tuple[tuple[str, ...], list[str]]:
     )
     sources = tuple(node.get_parameter(SCAN_SOURCES_PARAMETER).get_parameter_value().string_array_value)
     problems: list[str] = []
-    overrides = node._parameter_overrides  # noqa: SLF001 - rclpy keeps command-line values only here
+    overrides = node._parameter_overrides
     for spec in parameter_specs(sources):
         array_type = _ARRAY_TYPES.get(spec.name)
         parameter_type = array_type or _parameter_type(spec.default)
         descriptor = descriptor_for(spec, parameter_type)
         given = overrides.get(spec.name)
-        if given is not None and parameter_type is Parameter.Type.DOUBLE and given.type_ is Parameter.Type.INTEGER:
+        if (
+            given is not None
+            and parameter_type is Parameter.Type.DOUBLE
+            and given.type_ is Parameter.Type.INTEGER
+        ):
             # `-p limits.max_linear_x:=1` arrives as an integer; accept it as metres per second.
             overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE, float(given.value))
-        if given is not None and array_type is Parameter.Type.DOUBLE_ARRAY and given.type_ is Parameter.Type.INTEGER_ARRAY:
+        if (
+            given is not None
+            and array_type is Parameter.Type.DOUBLE_ARRAY
+            and given.type_ is Parameter.Type.INTEGER_ARRAY
+        ):
             overrides[spec.name] = Parameter(spec.name, array_type, [float(v) for v in given.value])
         default: Any = array_type if array_type is not None else spec.default
         try:
@@ -123,6 +135,6 @@ def read_flat_parameters(node: Node, sources: tuple[str, ...]) -> dict[str, Any]
 
 def undeclared_overrides(node: Node) -> list[str]:
     """Parameters given on the command line or in a file that nothing declared: likely typos."""
-    overrides = node._parameter_overrides  # noqa: SLF001 - rclpy keeps them only here
-    declared = set(node._parameters)  # noqa: SLF001
+    overrides = node._parameter_overrides
+    declared = set(node._parameters)
     return sorted(name for name in overrides if name not in declared)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from nc_safety.core.constraints import make_reason
 from nc_safety.core.errors import ConfigError
 from nc_safety.core.grant import OverrideGrant
 from nc_safety.core.holds import Hold
@@ -15,7 +16,6 @@ from nc_safety.core.motion_config import load_motion_config
 from nc_safety.core.scan import ScanHeader
 from nc_safety.core.values import Twist, TwistCommand
 from nc_safety.core.verdict import Verdict
-from nc_safety.core.constraints import make_reason
 
 PERIOD = 0.05
 
@@ -28,8 +28,12 @@ def free_scan(guard: MotionGuard, now: float, range_value: float = math.inf, ran
 
 
 def make_guard(**overrides: object) -> MotionGuard:
-    flat = {"limits.max_linear_x": 1.0, "limits.min_linear_x": -1.0, "limits.max_accel_linear": 100.0,
-            "limits.max_accel_angular": 100.0}
+    flat = {
+        "limits.max_linear_x": 1.0,
+        "limits.min_linear_x": -1.0,
+        "limits.max_accel_linear": 100.0,
+        "limits.max_accel_angular": 100.0,
+    }
     flat.update(overrides)
     return MotionGuard(load_motion_config(flat), started_at=0.0)
 
@@ -172,15 +176,24 @@ def test_override_waives_slowdown_until_expiry() -> None:
         increment = 2.0 * math.pi / count
         angles = -math.pi + increment * np.arange(count)
         ranges = np.where(np.abs(angles) < 0.6, 0.9 / np.cos(angles), np.inf)
-        guard.update_scan("scan", ScanHeader(-math.pi, angles[-1], increment, 0.1, 10.0, count, now), ranges, now)
+        guard.update_scan(
+            "scan", ScanHeader(-math.pi, angles[-1], increment, 0.1, 10.0, count, now), ranges, now
+        )
 
     clock.now += PERIOD
     wall_scan(clock.now)
     guard.submit_command(TwistCommand(Twist(linear_x=0.2), received_at=clock.now, sequence=1))
     slowed = guard.decide(clock.now, 0.0)
     assert "motion.obstacle.slowdown" in slowed.decision.rule_ids
-    grant = OverrideGrant("o1", frozenset({"motion.obstacle.slowdown"}), "alice", "supervisor", "inspection",
-                          clock.now, clock.now + 1.0)
+    grant = OverrideGrant(
+        "o1",
+        frozenset({"motion.obstacle.slowdown"}),
+        "alice",
+        "supervisor",
+        "inspection",
+        clock.now,
+        clock.now + 1.0,
+    )
     guard.add_grant(grant)
     clock.now += PERIOD
     wall_scan(clock.now)
@@ -198,7 +211,9 @@ def test_override_waives_slowdown_until_expiry() -> None:
 
 def test_override_never_lifts_non_finite() -> None:
     guard = make_guard()
-    guard.add_grant(OverrideGrant("o2", frozenset({"motion.non_finite"}), "bob", "supervisor", "test", 0.0, 100.0))
+    guard.add_grant(
+        OverrideGrant("o2", frozenset({"motion.non_finite"}), "bob", "supervisor", "test", 0.0, 100.0)
+    )
     clock = Clock(guard)
     result = clock.step(Twist(linear_x=math.nan))
     assert result.decision.verdict is Verdict.REFUSE

@@ -19,7 +19,9 @@ INCREMENT = 2.0 * math.pi / COUNT
 ANGLES = -math.pi + INCREMENT * np.arange(COUNT)
 
 
-def header(now: float, range_max: float = 10.0, count: int = COUNT, increment: float = INCREMENT) -> ScanHeader:
+def header(
+    now: float, range_max: float = 10.0, count: int = COUNT, increment: float = INCREMENT
+) -> ScanHeader:
     return ScanHeader(-math.pi, -math.pi + increment * (count - 1), increment, 0.05, range_max, count, now)
 
 
@@ -27,7 +29,7 @@ def scan_of_points(points: list[tuple[float, float]]) -> np.ndarray:
     """Ranges of a laser at the base origin that sees exactly the given points."""
     ranges = np.full(COUNT, np.inf)
     for x, y in points:
-        index = int(round((math.atan2(y, x) + math.pi) / INCREMENT)) % COUNT
+        index = round((math.atan2(y, x) + math.pi) / INCREMENT) % COUNT
         ranges[index] = min(ranges[index], math.hypot(x, y))
     return ranges
 
@@ -151,8 +153,10 @@ def test_variable_ray_count_accepted() -> None:
     for count in (150, 235, 201):
         increment = 2.0 * math.pi / count
         result = guard.update_scan(
-            "scan", ScanHeader(0.0, increment * (count - 1), increment, 0.0, 100.0, count, 1.0),
-            np.full(count, np.nan), 1.0,
+            "scan",
+            ScanHeader(0.0, increment * (count - 1), increment, 0.0, 100.0, count, 1.0),
+            np.full(count, np.nan),
+            1.0,
         )
         assert not isinstance(result, ScanRejection)
 
@@ -161,9 +165,16 @@ def test_wall_approach_keeps_margin() -> None:
     """0.8 m/s toward a wall with a 0.1 s evaluation period: the robot stops outside the margin."""
     margin = 0.05
     period = 0.1
-    guard = guard_for(**{"output.rate": 1.0 / period, "obstacles.margin": margin, "obstacles.stop_distance": 0.02,
-                         "obstacles.slowdown_distance": 0.02, "robot.reaction_time": 0.1,
-                         "robot.max_decel_linear": 1.0})
+    guard = guard_for(
+        **{
+            "output.rate": 1.0 / period,
+            "obstacles.margin": margin,
+            "obstacles.stop_distance": 0.02,
+            "obstacles.slowdown_distance": 0.02,
+            "robot.reaction_time": 0.1,
+            "robot.max_decel_linear": 1.0,
+        }
+    )
     footprint = Footprint.from_size(0.6, 0.4, 0.0)
     wall_x = 2.0
     position = 0.0

@@ -16,8 +16,12 @@ from nc_safety.core.verdict import RefutableBy, Verdict
 
 
 def guard_with(**overrides: object) -> MotionGuard:
-    flat: dict[str, object] = {"limits.max_linear_x": 1.0, "limits.max_accel_linear": 100.0,
-                               "limits.max_accel_angular": 100.0, "scan.scan.required": False}
+    flat: dict[str, object] = {
+        "limits.max_linear_x": 1.0,
+        "limits.max_accel_linear": 100.0,
+        "limits.max_accel_angular": 100.0,
+        "scan.scan.required": False,
+    }
     flat.update(overrides)
     return MotionGuard(load_motion_config(flat), started_at=0.0)
 
@@ -62,7 +66,9 @@ def test_moving_away_from_close_person_allowed() -> None:
 
 def test_people_rule_not_waived_by_override() -> None:
     guard = guard_with(**{"people.enabled": True})
-    guard.add_grant(OverrideGrant("g", frozenset({"motion.people.separation"}), "sup", "supervisor", "x", 0.0, 9.0))
+    guard.add_grant(
+        OverrideGrant("g", frozenset({"motion.people.separation"}), "sup", "supervisor", "x", 0.0, 9.0)
+    )
     result = decide_with_people(guard, Twist(linear_x=0.5), [(0.6, 0.0)])
     assert result.output.linear_x == 0.0
 
@@ -126,5 +132,5 @@ def test_odometry_yaw_spike_ignored() -> None:
 def test_bad_keep_out_polygon_named() -> None:
     from nc_safety.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="polygon vertex '1.0;2.0'"):
+    with pytest.raises(ConfigError, match=r"polygon vertex '1\.0;2\.0'"):
         load_motion_config({"geofence.keep_out": ("0,0 1.0;2.0 3,3",)})

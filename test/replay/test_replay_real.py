@@ -29,7 +29,9 @@ def test_real_run_clamps_spikes(ros_client: RosClient, burger_node: NodeProcess)
     refusals: list[dict] = []
     from std_msgs.msg import String
 
-    ros_client.node.create_subscription(String, "/nc_safety/refusals", lambda m: refusals.append(json.loads(m.data)), 500)
+    ros_client.node.create_subscription(
+        String, "/nc_safety/refusals", lambda m: refusals.append(json.loads(m.data)), 500
+    )
     summary = run_replay(LAB_RUN, rate=8.0, quiet=True, context=ros_client.context)
     ros_client.spin_for(0.5)
 
@@ -45,7 +47,10 @@ def test_real_run_clamps_spikes(ros_client: RosClient, burger_node: NodeProcess)
         jsonschema.validate(record, SCHEMA)
     clamped = [r for r in refusals if any(x["rule_id"] == "motion.limit.angular_z" for x in r["reasons"])]
     assert clamped
-    assert "94.48" in next(x for x in clamped[0]["reasons"] if x["rule_id"] == "motion.limit.angular_z")["message"]
+    assert (
+        "94.48"
+        in next(x for x in clamped[0]["reasons"] if x["rule_id"] == "motion.limit.angular_z")["message"]
+    )
 
 
 def test_sim_time_recording_rebased(ros_client: RosClient, burger_node: NodeProcess) -> None:

@@ -14,7 +14,11 @@ LAUNCH = REPO_ROOT / "launch" / "nc_safety.launch.py"
 
 def test_launch_file_parses_and_names_node() -> None:
     tree = ast.parse(LAUNCH.read_text())
-    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    strings = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
     functions = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
     assert "generate_launch_description" in functions
     assert "nc_safety_node" in strings
