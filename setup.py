@@ -18,6 +18,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/norms", glob("config/norms/*.yaml")),
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
+        (f"share/{PACKAGE}/config/scenes", glob("config/scenes/*.yaml")),
     ],
     package_data={PACKAGE: ["data/**/*", "data/*"]},
     include_package_data=True,

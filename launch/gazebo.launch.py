@@ -13,11 +13,12 @@ Step-by-step setup: docs/gazebo.md.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 
 def generate_launch_description():
@@ -38,11 +39,16 @@ def generate_launch_description():
         package="ros_gz_sim",
         executable="create",
         arguments=[
-            "-name", "burger",
-            "-file", os.path.join(turtlebot3_gazebo_share, "models", "turtlebot3_burger", "model.sdf"),
-            "-x", x_pose,
-            "-y", y_pose,
-            "-z", "0.01",
+            "-name",
+            "burger",
+            "-file",
+            os.path.join(turtlebot3_gazebo_share, "models", "turtlebot3_burger", "model.sdf"),
+            "-x",
+            x_pose,
+            "-y",
+            y_pose,
+            "-z",
+            "0.01",
         ],
         output="screen",
     )
@@ -66,16 +72,18 @@ def generate_launch_description():
         output="screen",
     )
 
-    return LaunchDescription([
-        DeclareLaunchArgument(
-            "world",
-            default_value=os.path.join(turtlebot3_gazebo_share, "worlds", "turtlebot3_world.world"),
-            description="SDF world file for Gazebo",
-        ),
-        DeclareLaunchArgument("x_pose", default_value="-2.0", description="spawn x of the robot, in m"),
-        DeclareLaunchArgument("y_pose", default_value="-0.5", description="spawn y of the robot, in m"),
-        gazebo,
-        spawn_robot,
-        bridge,
-        safety_node,
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "world",
+                default_value=os.path.join(turtlebot3_gazebo_share, "worlds", "turtlebot3_world.world"),
+                description="SDF world file for Gazebo",
+            ),
+            DeclareLaunchArgument("x_pose", default_value="-2.0", description="spawn x of the robot, in m"),
+            DeclareLaunchArgument("y_pose", default_value="-0.5", description="spawn y of the robot, in m"),
+            gazebo,
+            spawn_robot,
+            bridge,
+            safety_node,
+        ]
+    )

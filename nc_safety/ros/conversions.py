@@ -13,7 +13,7 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import LaserScan
 
 from nc_safety.core.scan import ScanHeader
-from nc_safety.core.values import FloatArray, OdomSnapshot, PeopleSnapshot, Pose2D, Twist
+from nc_safety.core.values import OdomSnapshot, PeopleSnapshot, Pose2D, Twist
 
 
 def stamp_seconds(stamp: Time) -> float:
@@ -35,14 +35,15 @@ def fill_twist_msg(msg: TwistMsg, twist: Twist) -> TwistMsg:
     return msg
 
 
-def scan_from_msg(msg: LaserScan) -> tuple[ScanHeader, FloatArray]:
+def scan_from_msg(msg: LaserScan) -> tuple[ScanHeader, Any]:
+    """Header fields and ranges of a scan; the ranges stay a float32 view, not a copy.
+
+    The converter checks the header before it reads the ranges, so a malformed scan of
+    any size is rejected in constant time.
+    """
     ranges: Any = msg.ranges
     # rclpy hands float32 sequences over as array.array('f'); frombuffer avoids a copy.
-    values = (
-        np.frombuffer(ranges, dtype=np.float32)
-        if hasattr(ranges, "typecode")
-        else np.asarray(ranges, np.float32)
-    )
+    values = np.frombuffer(ranges, dtype=np.float32) if hasattr(ranges, "typecode") else np.asarray(ranges, np.float32)
     header = ScanHeader(
         angle_min=float(msg.angle_min),
         angle_max=float(msg.angle_max),
@@ -52,7 +53,7 @@ def scan_from_msg(msg: LaserScan) -> tuple[ScanHeader, FloatArray]:
         ray_count=len(values),
         stamp=stamp_seconds(msg.header.stamp),
     )
-    return header, values.astype(np.float64)
+    return header, values
 
 
 def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
