@@ -52,6 +52,36 @@ class Footprint:
         return result
 
 
+_SAMPLE_INDEX: FloatArray = np.arange(256, dtype=np.float64)
+"""0, 1, 2, ... as floats, sliced for sample times instead of calling np.linspace."""
+
+
+def sample_times(horizon: float, count: int) -> FloatArray:
+    """`count` >= 2 evenly spaced times from 0 to `horizon` inclusive, equal to np.linspace's.
+
+    np.linspace multiplies the same index array by the same step and sets the last value
+    to the end point, so the values are bit for bit the same at a fraction of the cost.
+    """
+    index = _SAMPLE_INDEX[:count] if count <= _SAMPLE_INDEX.shape[0] else np.arange(count, dtype=np.float64)
+    times: FloatArray = index * (horizon / (count - 1))
+    times[-1] = horizon
+    return times
+
+
+@dataclass(frozen=True, slots=True)
+class PathPoses:
+    """Poses along a path under a constant body twist, with the cosine and sine of each yaw.
+
+    `cos_yaw` and `sin_yaw` are None for a path without rotation, where every yaw is 0.
+    """
+
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    cos_yaw: FloatArray | None
+    sin_yaw: FloatArray | None
+
+
 def pose_after(vx: float, vy: float, wz: float, t: float) -> tuple[float, float, float]:
     """Pose reached from the origin after `t` seconds at a constant body twist."""
     if abs(wz) < 1e-9:
@@ -64,28 +94,27 @@ def pose_after(vx: float, vy: float, wz: float, t: float) -> tuple[float, float,
     return (x, y, theta)
 
 
-def path_poses(
-    vx: float, vy: float, wz: float, times: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Poses (x, y, yaw arrays) at `times` under a constant body twist."""
+def path_poses(vx: float, vy: float, wz: float, times: FloatArray) -> PathPoses:
+    """Poses at `times` under a constant body twist."""
     if abs(wz) < 1e-9:
-        return (vx * times, vy * times, np.zeros_like(times))
+        return PathPoses(vx * times, vy * times, np.zeros_like(times), None, None)
     theta = wz * times
     sin_t, cos_t = np.sin(theta), np.cos(theta)
     x = (vx * sin_t - vy * (1.0 - cos_t)) / wz
     y = (vx * (1.0 - cos_t) + vy * sin_t) / wz
-    return (x, y, theta)
+    return PathPoses(x, y, theta, cos_t, sin_t)
 
 
-def clearance_along_path(
-    footprint: Footprint, points: FloatArray, poses: tuple[FloatArray, FloatArray, FloatArray]
-) -> FloatArray:
-    """Signed clearance of every point to the footprint at every pose: shape (poses, points)."""
-    px, py, yaw = poses
-    cos_y = np.cos(yaw)[:, None]
-    sin_y = np.sin(yaw)[:, None]
-    dx = points[None, :, 0] - px[:, None]
-    dy = points[None, :, 1] - py[:, None]
+def clearance_along_path(footprint: Footprint, x: FloatArray, y: FloatArray, poses: PathPoses) -> FloatArray:
+    """Signed clearance of every point (x, y) to the footprint at every pose: shape (poses, points)."""
+    dx = x[None, :] - poses.x[:, None]
+    dy = y[None, :] - poses.y[:, None]
+    if poses.cos_yaw is None or poses.sin_yaw is None:
+        # With yaw 0 the rotation is the identity: cos * dx + sin * dy equals dx, up to the
+        # sign of a zero, which no clearance comparison sees.
+        return footprint.signed_clearance(dx, dy)
+    cos_y = poses.cos_yaw[:, None]
+    sin_y = poses.sin_yaw[:, None]
     local_x = cos_y * dx + sin_y * dy
     local_y = -sin_y * dx + cos_y * dy
     return footprint.signed_clearance(local_x, local_y)

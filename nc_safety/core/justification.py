@@ -8,7 +8,7 @@ optional field keeps the version.
 from __future__ import annotations
 
 import math
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -16,6 +16,11 @@ from typing import Union
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict, most_restrictive
 
 JUSTIFICATION_SCHEMA = "nc_safety/justification"
+# Bits of a 128-bit UUID that RFC 4122 fixes for version 4 (random) UUIDs.
+_UUID_VERSION_MASK = 0xF000 << 64
+_UUID_VERSION_4 = 0x4000 << 64
+_UUID_VARIANT_MASK = 0xC000 << 48
+_UUID_VARIANT_RFC_4122 = 0x8000 << 48
 JUSTIFICATION_VERSION = 1
 
 JsonScalar = Union[str, int, float, bool, None]
@@ -134,7 +139,11 @@ def sort_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
 
 
 def new_decision_id() -> str:
-    return uuid.uuid4().hex
+    """Return a random UUID (version 4) as 32 hex digits, as uuid.uuid4().hex does, but faster."""
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & ~_UUID_VERSION_MASK) | _UUID_VERSION_4
+    value = (value & ~_UUID_VARIANT_MASK) | _UUID_VARIANT_RFC_4122
+    return f"{value:032x}"
 
 
 @dataclass(frozen=True, slots=True)

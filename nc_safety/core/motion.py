@@ -20,7 +20,7 @@ import numpy as np
 from nc_safety.core.constraints import Outcome, make_reason
 from nc_safety.core.constraints.geofence import GeofenceChecker, stopping_pose
 from nc_safety.core.constraints.limits import apply_acceleration_limits, apply_velocity_limits
-from nc_safety.core.constraints.obstacles import ObstacleChecker
+from nc_safety.core.constraints.obstacles import ObstacleChecker, ObstaclePoints
 from nc_safety.core.constraints.people import PeopleChecker
 from nc_safety.core.constraints.sources import SourceState, check_source
 from nc_safety.core.grant import OverrideGrant
@@ -38,6 +38,9 @@ from nc_safety.core.values import (
     TwistCommand,
 )
 from nc_safety.core.verdict import Verdict
+
+_RELATIVE_RULES = frozenset({"motion.obstacle.slowdown"})
+"""Rules whose factor is a ratio of the speed checked, not a speed of its own."""
 
 ZoneCheck = Callable[[Pose2D, Twist, Pose2D], list[Outcome]]
 """Extra normative check on motion: (current pose, twist, predicted stopping pose) -> outcomes."""
@@ -116,6 +119,7 @@ class MotionGuard:
         )
         self._scan_points: dict[str, ScanPoints] = {}
         self._merged_points: FloatArray = _EMPTY_POINTS
+        self._prepared_points: ObstaclePoints = self.obstacles.prepare(_EMPTY_POINTS)
         self._odom: OdomSnapshot | None = None
         self._people: PeopleSnapshot | None = None
         self._command: _Command | None = None
@@ -168,6 +172,8 @@ class MotionGuard:
             self._merged_points = arrays[0]
         else:
             self._merged_points = np.concatenate(arrays)
+        # Sorting once per scan lets every decision until the next scan skip far points.
+        self._prepared_points = self.obstacles.prepare(self._merged_points)
 
     def update_odom(self, odom: OdomSnapshot) -> OdomSnapshot:
         """Store odometry; speeds beyond the plausible bound are replaced by NaN and ignored."""
@@ -284,11 +290,11 @@ class MotionGuard:
         stopped = any(
             outcome.scale == 0.0 and not outcome.reason.refutable_by.overridable for outcome in outcomes
         )
+        grants = self.active_grants(now) if self._grants else ()
         output = ZERO_TWIST
         if twist is not None and not stopped:
-            output = self._constrain(twist, now, outcomes)
+            output = self._constrain(twist, now, outcomes, grants)
 
-        grants = self.active_grants(now) if self._grants else ()
         output, kept, waived, notes = _apply_overrides(output, outcomes, grants, now)
         if any(outcome.scale == 0.0 for outcome in kept):
             output = ZERO_TWIST
@@ -330,7 +336,7 @@ class MotionGuard:
                 return None
             if offset > self.config.clock.future_tolerance:
                 outcomes.append(
-                    _stamp_fault("source.stale.cmd_vel_in", offset, self.config.clock.future_tolerance)
+                    _stamp_fault("source.future.cmd_vel_in", offset, self.config.clock.future_tolerance)
                 )
                 return None
             if -offset > self.config.command.max_age:
@@ -342,7 +348,10 @@ class MotionGuard:
             return None
         return command.twist
 
-    def _constrain(self, twist: Twist, now: float, outcomes: list[Outcome]) -> Twist:
+    def _constrain(
+        self, twist: Twist, now: float, outcomes: list[Outcome], grants: tuple[OverrideGrant, ...]
+    ) -> Twist:
+        """Apply limits, the ramp and the zone rules; return the twist with every factor applied."""
         config = self.config
         limited, limit_outcomes = apply_velocity_limits(twist, config.limits)
         outcomes.extend(limit_outcomes)
@@ -357,25 +366,52 @@ class MotionGuard:
                 outcomes.append(_time_step_outcome(dt, "no decision for too long while moving"))
                 return ZERO_TWIST
             dt = config.output_period
-        ramped, ramp_outcomes = apply_acceleration_limits(limited, ramp_output, dt, config.limits)
-        outcomes.extend(ramp_outcomes)
 
+        # The zone rules judge the command itself first, so the ramp heads for the safe
+        # target. Ramping first and scaling afterwards would compound the zone factor on
+        # the previous, already scaled output and leave the robot crawling.
+        target_outcomes = self._zone_outcomes(limited, now)
+        target = _scaled_unwaived(limited, target_outcomes, grants, now)
+        ramped, ramp_outcomes = apply_acceleration_limits(target, ramp_output, dt, config.limits)
+        outcomes.extend(ramp_outcomes)
+        outcomes.extend(target_outcomes)
+        if ramped == target:
+            return ramped
+        # The ramp limits each axis on its own and can change the path's curvature, so the
+        # output itself is checked again before it leaves.
+        # The slowdown factor is relative to the speed it is applied to and is already in the
+        # target, so only the rules that set an absolute speed or a stop judge again.
+        output_outcomes = [
+            outcome
+            for outcome in self._zone_outcomes(ramped, now)
+            if outcome.reason.rule_id not in _RELATIVE_RULES
+        ]
+        fired = {outcome.reason.rule_id for outcome in target_outcomes}
+        outcomes.extend(outcome for outcome in output_outcomes if outcome.reason.rule_id not in fired)
+        return _scaled_unwaived(ramped, output_outcomes, grants, now)
+
+    def _zone_outcomes(self, twist: Twist, now: float) -> list[Outcome]:
+        """Obstacle, people, geofence and restricted-zone outcomes for `twist`."""
+        config = self.config
+        outcomes: list[Outcome] = []
+        if twist.is_zero():
+            return outcomes
         if config.obstacles.enabled and self._scan_points:
             age = max((now - scan.stamp for scan in self._scan_points.values()), default=0.0)
             names = ",".join(self.scan_sources[name].topic for name in self._scan_points)
-            outcomes.extend(self.obstacles.outcomes(ramped, self._merged_points, age, names))
+            outcomes.extend(self.obstacles.outcomes(twist, self._prepared_points, age, names))
         if config.people.enabled and self._people is not None:
             age = now - self._people.stamp
-            outcomes.extend(self.people.outcomes(ramped, self._people.positions, age, config.people.topic))
+            outcomes.extend(self.people.outcomes(twist, self._people.positions, age, config.people.topic))
         odom = self._odom
         if odom is not None and (self.geofence is not None or self.zone_check is not None):
             age = now - odom.stamp
             if self.geofence is not None:
-                outcomes.extend(self.geofence.outcomes(ramped, odom.pose, age))
-            if self.zone_check is not None and not ramped.is_zero():
-                stopping = stopping_pose(config.robot, self.obstacles.reaction, odom.pose, ramped)
-                outcomes.extend(self.zone_check(odom.pose, ramped, stopping))
-        return ramped
+                outcomes.extend(self.geofence.outcomes(twist, odom.pose, age))
+            if self.zone_check is not None:
+                stopping = stopping_pose(config.robot, self.obstacles.reaction, odom.pose, twist)
+                outcomes.extend(self.zone_check(odom.pose, twist, stopping))
+        return outcomes
 
     def _advance_ramp(self, now: float) -> None:
         # Decisions in the same clock tick (common under sim time) all ramp from the output
@@ -396,7 +432,15 @@ class MotionGuard:
     ) -> MotionDecision:
         self._last_time = now
         self._last_output = output
-        output_json: dict[str, JsonValue] = dict(output.to_json())
+        # The same keys and order as Twist.to_json, built in one step.
+        output_json: dict[str, JsonValue] = {
+            "linear.x": output.linear_x,
+            "linear.y": output.linear_y,
+            "linear.z": output.linear_z,
+            "angular.x": output.angular_x,
+            "angular.y": output.angular_y,
+            "angular.z": output.angular_z,
+        }
         decision = combine(
             stamp=now,
             wall_time=wall_time,
@@ -419,25 +463,47 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _scaled_unwaived(
+    twist: Twist, outcomes: list[Outcome], grants: tuple[OverrideGrant, ...], now: float
+) -> Twist:
+    """Scale `twist` by the smallest factor among outcomes that no active grant waives."""
+    scale = 1.0
+    for outcome in outcomes:
+        waived = (
+            grants
+            and outcome.reason.refutable_by.overridable
+            and any(grant.covers(outcome.reason.rule_id, now) for grant in grants)
+        )
+        if waived:
+            continue
+        scale = min(scale, outcome.scale)
+    return twist.scaled(scale) if scale < 1.0 else twist
+
+
 def _apply_overrides(
     output: Twist, outcomes: list[Outcome], grants: tuple[OverrideGrant, ...], now: float
 ) -> tuple[Twist, list[Outcome], list[Reason], list[OverrideGrant]]:
-    """Scale `output` by the outcomes no grant waives; apply the caps of the grants used."""
+    """Split outcomes into kept and waived; apply the speed caps of the grants used.
+
+    The zone factors are already in `output`; a kept outcome with factor 0 stops the
+    robot in the caller.
+    """
+    if not grants:
+        # Without grants every outcome is kept: the common case, worth skipping the loop.
+        return output, outcomes, [], []
     kept: list[Outcome] = []
     waived: list[Reason] = []
     used: dict[str, OverrideGrant] = {}
-    scale = 1.0
     for outcome in outcomes:
         grant = None
         if outcome.reason.refutable_by.overridable:
             grant = next((g for g in grants if g.covers(outcome.reason.rule_id, now)), None)
         if grant is None:
             kept.append(outcome)
-            scale = min(scale, outcome.scale)
         else:
             waived.append(outcome.reason)
             used[grant.override_id] = grant
-    result = output.scaled(scale) if scale < 1.0 else output
+    result = output
     for grant in used.values():
         result = _cap(result, grant)
     return result, kept, waived, list(used.values())

@@ -199,3 +199,35 @@ def test_wall_approach_keeps_margin() -> None:
             min_clearance = min(min_clearance, wall_x - (position + footprint.max_x))
     assert min_clearance >= margin - 1e-3
     assert speed == pytest.approx(0.0, abs=1e-6)
+
+
+def test_slowdown_reaches_ratio_with_ramp() -> None:
+    """Inside the slowdown zone the output settles at ratio x command, not at a crawl."""
+    guard = guard_for(
+        **{
+            "limits.max_accel_linear": 0.5,
+            "obstacles.slowdown_distance": 1.5,
+            "obstacles.slowdown_ratio": 0.5,
+            "output.rate": 20.0,
+        }
+    )
+    output = 0.0
+    for step in range(60):
+        result = decide(guard, Twist(linear_x=0.4), wall_ranges(1.5), now=1.0 + step * 0.05)
+        output = result.output.linear_x
+    assert output == pytest.approx(0.2, abs=1e-6)
+    assert "motion.obstacle.slowdown" in result.decision.rule_ids
+
+
+def test_tiny_rotation_does_not_crash() -> None:
+    result = decide(guard_for(), Twist(angular_z=5e-10), scan_of_points([(0.0, 0.3)]))
+    assert result.decision.verdict is not Verdict.FAULT
+
+
+def test_turn_in_place_beside_furniture_not_stopped() -> None:
+    """A point just outside the stop zone beside a turning robot slows it, it does not stop it."""
+    guard = guard_for(**{"obstacles.stop_distance": 0.1, "obstacles.margin": 0.02})
+    behind = [(-0.3 - 0.12, y) for y in np.linspace(-0.1, 0.1, 5)]
+    result = decide(guard, Twist(angular_z=0.5), scan_of_points(behind))
+    assert "motion.obstacle.stop" not in result.decision.rule_ids
+    assert result.output.angular_z > 0.0

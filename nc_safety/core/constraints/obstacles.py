@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nc_safety.core.constraints import Outcome, make_reason
-from nc_safety.core.geometry import Footprint, clearance_along_path, path_poses
+from nc_safety.core.geometry import Footprint, clearance_along_path, path_poses, pose_after, sample_times
 from nc_safety.core.justification import Evidence
 from nc_safety.core.motion_config import ObstacleConfig, RobotConfig
 from nc_safety.core.values import BoolArray, FloatArray, Twist
@@ -29,6 +29,9 @@ from nc_safety.core.verdict import Verdict
 
 # Clearance must drop by more than this along the path to count as approach, in metres.
 _APPROACH_EPSILON = 1e-6
+# Added to the distance bound that skips far points, in metres, so that rounding in the
+# computed clearances (about 1e-15 m) cannot move a point across the bound.
+_PRUNE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +41,36 @@ class PathCheck:
     scale: float
     """Largest factor of the twist that can still stop with the margin kept."""
     min_clearance: float
-    """Smallest clearance to an approached point along the checked path, metres (inf if none)."""
+    """Smallest clearance to an approached point along the checked path, metres.
+
+    inf when no approached point comes within the widest zone (stop, slowdown or margin,
+    plus the sampling slack): such points change no outcome, so they are not measured.
+    """
     stop: bool
     slowdown: bool
+
+
+_FREE = PathCheck(1.0, math.inf, False, False)
+
+
+@dataclass(frozen=True, slots=True)
+class ObstaclePoints:
+    """Obstacle points prepared once per scan for many path checks.
+
+    The points are sorted by their clearance to the footprint at rest, so a check takes the
+    points that could come close as a prefix instead of scanning every point.
+    """
+
+    x: FloatArray
+    y: FloatArray
+    squared_norm: FloatArray
+    """x^2 + y^2, square metres."""
+    rest_clearance: FloatArray
+    """Signed clearance to the footprint at the base origin, metres, ascending."""
+
+    @property
+    def count(self) -> int:
+        return int(self.x.shape[0])
 
 
 def stop_factor(reaction: float, alpha: float, free_path_time: float) -> float:
@@ -62,51 +92,156 @@ class ObstacleChecker:
         self.footprint = Footprint.from_size(robot.length, robot.width, robot.center_x)
         self.radius = self.footprint.circumradius
         self.reaction = robot.reaction_time + output_period
+        self._widest_zone = max(config.stop_distance, config.slowdown_distance, config.margin)
 
-    def check(self, twist: Twist, points: FloatArray) -> PathCheck:
+    def prepare(self, points: FloatArray) -> ObstaclePoints:
+        """Sort points of shape (N, 2), base frame, by their clearance to the footprint at rest."""
+        rest = self.footprint.signed_clearance(points[:, 0], points[:, 1])
+        order = np.argsort(rest, kind="stable")
+        x = np.ascontiguousarray(points[order, 0])
+        y = np.ascontiguousarray(points[order, 1])
+        return ObstaclePoints(x, y, x * x + y * y, rest[order])
+
+    def check(self, twist: Twist, points: FloatArray | ObstaclePoints) -> PathCheck:
+        prepared = points if isinstance(points, ObstaclePoints) else self.prepare(points)
         vx, vy, wz = twist.linear_x, twist.linear_y, twist.angular_z
         speed = math.hypot(vx, vy)
-        if (speed == 0.0 and wz == 0.0) or points.shape[0] == 0:
-            return PathCheck(1.0, math.inf, False, False)
+        # Below a yaw rate of 1e-9 rad/s the path is straight (see path_poses), so without
+        # a linear speed every sampled pose is the pose at rest and nothing is approached.
+        if (speed == 0.0 and abs(wz) < 1e-9) or prepared.count == 0:
+            return _FREE
         config = self.config
         alpha = max(speed / self.robot.max_decel_linear, abs(wz) / self.robot.max_decel_angular)
         horizon = self.reaction + alpha / 2.0
         # Distance any footprint point can travel per second of path time.
         sweep_rate = speed + abs(wz) * self.radius
-        reach = self.radius + sweep_rate * horizon + config.slowdown_distance + config.path_resolution
-        near = points[np.einsum("ij,ij->i", points, points) <= reach * reach]
-        if near.shape[0] != 0:
-            near = near[self._in_corridor(near, vx, vy, wz, self.radius + config.slowdown_distance + config.path_resolution)]
-        if near.shape[0] == 0:
-            return PathCheck(1.0, math.inf, False, False)
         count = int(
             min(config.max_path_samples, max(2, math.ceil(sweep_rate * horizon / config.path_resolution) + 1))
         )
-        times = np.linspace(0.0, horizon, count)
         # Between two samples a footprint point moves at most this far, so thresholds are
         # widened by half of it to stay conservative.
         slack = sweep_rate * (horizon / (count - 1)) / 2.0
-        clearance = clearance_along_path(self.footprint, near, path_poses(vx, vy, wz, times))
+
+        x, y, at_rest = self._points_near_path(prepared, vx, vy, wz, horizon, sweep_rate, slack)
+        if x.shape[0] == 0:
+            return _FREE
+        times = sample_times(horizon, count)
+        # The first sample is the pose at rest, whose clearance is already known.
+        moving = clearance_along_path(self.footprint, x, y, path_poses(vx, vy, wz, times[1:]))
+        moving_min = moving.min(axis=0)
         # A point counts when the path brings the footprint closer to it at some pose; a
         # rotating footprint can first turn away from a point and then sweep into it.
-        approaching = clearance.min(axis=0) < clearance[0] - _APPROACH_EPSILON
+        approaching = moving_min < at_rest - _APPROACH_EPSILON
         if not approaching.any():
-            return PathCheck(1.0, math.inf, False, False)
-        relevant = clearance[:, approaching]
-        min_clearance = float(relevant.min())
-        stop = bool((relevant[0] <= config.stop_distance + slack).any())
+            return _FREE
+        # "Any clearance <= threshold" is tested as "smallest clearance <= threshold".
+        rest_min = float(at_rest[approaching].min())
+        path_min = float(moving_min[approaching].min())
+        min_clearance = min(rest_min, path_min)
+        # The pose at rest is exact, so only the sampled poses get the sampling slack; a
+        # slack at rest would stop a robot turning in place beside furniture it clears.
+        stop = rest_min <= config.stop_distance
         slowdown = min_clearance <= config.slowdown_distance + slack
-        hits = (relevant <= config.margin + slack).any(axis=1)
+        hit_distance = config.margin + slack
         scale = 1.0
-        if hits.any():
-            first = int(np.argmax(hits))
+        if rest_min <= config.margin:
+            scale = stop_factor(self.reaction, alpha, 0.0)
+        elif path_min <= hit_distance:
+            hits = (moving[:, approaching] <= hit_distance).any(axis=1)
             # The last sample before the hit is the farthest the path is known to be free.
-            free_time = float(times[first - 1]) if first > 0 else 0.0
-            scale = stop_factor(self.reaction, alpha, free_time)
+            first = int(np.argmax(hits)) + 1
+            scale = stop_factor(self.reaction, alpha, float(times[first - 1]))
+        if min_clearance > self._widest_zone + slack:
+            min_clearance = math.inf
         return PathCheck(scale, min_clearance, stop, slowdown)
 
+    def _points_near_path(
+        self,
+        prepared: ObstaclePoints,
+        vx: float,
+        vy: float,
+        wz: float,
+        horizon: float,
+        sweep_rate: float,
+        slack: float,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Points (x, y, clearance at rest) that the path could bring within the widest zone.
+
+        A point whose clearance stays above the widest zone (plus slack) at every pose
+        changes no outcome, so skipping it changes no decision. Three bounds, each a lower
+        bound of the clearance along the whole path, skip such points: the clearance at rest
+        minus the farthest any footprint point travels, the clearance to the box that
+        bounds a straight sweep, and the distance to the circle the origin follows on an
+        arc minus the circumradius. The result contains every point within the reach and
+        the corridor that comes within the widest zone, so the clearance check sees the
+        same points that matter as with the reach and corridor filters alone.
+        """
+        config = self.config
+        widest = self._widest_zone + slack
+        travel = sweep_rate * horizon
+        candidates = int(
+            np.searchsorted(prepared.rest_clearance, widest + travel + _PRUNE_TOLERANCE, "right")
+        )
+        x, y = prepared.x[:candidates], prepared.y[:candidates]
+        at_rest = prepared.rest_clearance[:candidates]
+        if candidates == 0:
+            return x, y, at_rest
+        keep = self._path_clearance_bound(x, y, vx, vy, wz, horizon) <= widest + _PRUNE_TOLERANCE
+        # A point within `widest` of the footprint at some pose lies within circumradius
+        # plus `widest` of the origin's path, so it passes the reach and corridor filters
+        # whenever `widest` is below their zone width (slowdown distance plus path
+        # resolution). Otherwise the filters run as they are.
+        width = self.radius + config.slowdown_distance + config.path_resolution
+        if widest + _PRUNE_TOLERANCE >= config.slowdown_distance + config.path_resolution:
+            reach = width + travel
+            keep &= prepared.squared_norm[:candidates] <= reach * reach
+            keep &= self._in_corridor(x, y, vx, vy, wz, width)
+        return x[keep], y[keep], at_rest[keep]
+
+    def _path_clearance_bound(
+        self, x: FloatArray, y: FloatArray, vx: float, vy: float, wz: float, horizon: float
+    ) -> FloatArray:
+        """Lower bound of each point's clearance to the footprint at every pose up to `horizon`."""
+        box = self.footprint
+        if abs(wz) < 1e-9:
+            # A straight sweep stays inside the footprint box stretched by the travel.
+            travel_x, travel_y = vx * horizon, vy * horizon
+            low_x, high_x = box.min_x + min(0.0, travel_x), box.max_x + max(0.0, travel_x)
+            low_y, high_y = box.min_y + min(0.0, travel_y), box.max_y + max(0.0, travel_y)
+            bound: FloatArray = np.maximum(
+                np.maximum(low_x - x, x - high_x), np.maximum(low_y - y, y - high_y)
+            )
+            return bound
+        # On an arc the origin stays on a circle around the instantaneous centre, and every
+        # footprint point within the circumradius of the origin.
+        cx, cy = -vy / wz, vx / wz
+        rho = math.hypot(cx, cy)
+        # Lower bounds only need to be within the pruning tolerance, so sqrt replaces the
+        # slower, more precise np.hypot here.
+        off_x, off_y = x - cx, y - cy
+        to_circle = np.abs(np.sqrt(off_x * off_x + off_y * off_y) - rho)
+        turn = abs(wz) * horizon
+        if turn <= math.pi / 2.0:
+            # An arc of at most a quarter turn stays within its sagitta of its chord, which
+            # runs from the origin to the end point, so it bounds the distance to the arc
+            # itself rather than to the whole circle.
+            end_x, end_y, _ = pose_after(vx, vy, wz, horizon)
+            chord_squared = end_x * end_x + end_y * end_y
+            sagitta = rho * (1.0 - math.cos(turn / 2.0))
+            if chord_squared > 0.0:
+                along = np.clip((x * end_x + y * end_y) / chord_squared, 0.0, 1.0)
+                off_x, off_y = x - along * end_x, y - along * end_y
+                to_chord = np.sqrt(off_x * off_x + off_y * off_y)
+            else:
+                to_chord = np.sqrt(x * x + y * y)
+            to_circle = np.maximum(to_circle, to_chord - sagitta)
+        ring: FloatArray = to_circle - self.radius
+        return ring
+
     @staticmethod
-    def _in_corridor(points: FloatArray, vx: float, vy: float, wz: float, width: float) -> BoolArray:
+    def _in_corridor(
+        x: FloatArray, y: FloatArray, vx: float, vy: float, wz: float, width: float
+    ) -> BoolArray:
         """Mask of points within `width` of the curve the base origin follows.
 
         Every footprint point stays within the circumradius of the origin, so points farther
@@ -115,21 +250,25 @@ class ObstacleChecker:
         if abs(wz) < 1e-9:
             speed = math.hypot(vx, vy)
             ux, uy = vx / speed, vy / speed
-            along = points[:, 0] * ux + points[:, 1] * uy
-            across = np.abs(points[:, 1] * ux - points[:, 0] * uy)
+            along = x * ux + y * uy
+            across = np.abs(y * ux - x * uy)
             mask: BoolArray = (across <= width) & (along >= -width)
             return mask
         # Rotation about the instantaneous centre (-vy / wz, vx / wz): the origin moves on a
         # circle of radius rho around it.
         cx, cy = -vy / wz, vx / wz
         rho = math.hypot(cx, cy)
-        distance = np.hypot(points[:, 0] - cx, points[:, 1] - cy)
+        distance = np.hypot(x - cx, y - cy)
         ring: BoolArray = np.abs(distance - rho) <= width
         return ring
 
-    def outcomes(self, twist: Twist, points: FloatArray, age: float, source: str) -> list[Outcome]:
+    def outcomes(
+        self, twist: Twist, points: FloatArray | ObstaclePoints, age: float, source: str
+    ) -> list[Outcome]:
         """Reasons and factors for `twist`; empty when the obstacles do not limit it."""
         result = self.check(twist, points)
+        if not (result.stop or result.slowdown or result.scale < 1.0):
+            return []
         outcomes: list[Outcome] = []
         speed = math.hypot(twist.linear_x, twist.linear_y)
         yaw_rate = abs(twist.angular_z)
