@@ -2,14 +2,16 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "nc_safety"
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
+    # Namespace discovery also lists the data folders, so their files install as package
+    # data without setuptools warning about folders it would otherwise ignore.
+    packages=find_namespace_packages(include=["nc_safety", "nc_safety.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"lib/{PACKAGE}", [f"resource/{PACKAGE}_node"]),
@@ -20,7 +22,7 @@ setup(
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
         (f"share/{PACKAGE}/config/scenes", glob("config/scenes/*.yaml")),
     ],
-    package_data={PACKAGE: ["data/**/*", "data/*"]},
+    package_data={"nc_safety.data.recordings": ["*.md", "*/*/*"]},
     include_package_data=True,
     install_requires=["setuptools"],
     zip_safe=False,

@@ -119,7 +119,12 @@ def room_ranges(seed: int) -> FloatArray:
     cos_a, sin_a = np.cos(angles), np.sin(angles)
     ranges = np.full(RAY_COUNT, np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for wall, direction in ((WALL_FRONT_X, cos_a), (WALL_BACK_X, cos_a), (WALL_LEFT_Y, sin_a), (WALL_RIGHT_Y, sin_a)):
+        for wall, direction in (
+            (WALL_FRONT_X, cos_a),
+            (WALL_BACK_X, cos_a),
+            (WALL_LEFT_Y, sin_a),
+            (WALL_RIGHT_Y, sin_a),
+        ):
             distance = wall / direction
             ranges = np.where((distance > 0.0) & np.isfinite(distance), np.minimum(ranges, distance), ranges)
     for cx, cy, radius in OBSTACLES:
@@ -135,7 +140,9 @@ def room_ranges(seed: int) -> FloatArray:
 
 def scan_header(stamp: float) -> ScanHeader:
     increment = 2.0 * math.pi / RAY_COUNT
-    return ScanHeader(-math.pi, -math.pi + increment * (RAY_COUNT - 1), increment, 0.05, 25.0, RAY_COUNT, stamp)
+    return ScanHeader(
+        -math.pi, -math.pi + increment * (RAY_COUNT - 1), increment, 0.05, 25.0, RAY_COUNT, stamp
+    )
 
 
 @dataclass
@@ -146,7 +153,9 @@ class BlockResult:
     verdicts: dict[str, int]
 
 
-def run_block(guard: MotionGuard, twist: Twist, count: int, start: float, scans: Sequence[FloatArray]) -> BlockResult:
+def run_block(
+    guard: MotionGuard, twist: Twist, count: int, start: float, scans: Sequence[FloatArray]
+) -> BlockResult:
     """Run WARMUP untimed and then `count` timed decisions on `twist`; returns the timings."""
     wall_ns: list[int] = []
     cpu_ns: list[float] = []
@@ -215,7 +224,9 @@ def summary_row(label: str, blocks: Sequence[BlockResult]) -> tuple[str, float, 
 
 
 def report(results: dict[str, dict[str, BlockResult]], decisions_per_variant: int) -> None:
-    print(f"{decisions_per_variant} timed decisions per variant and guard, {RAY_COUNT} rays, scan every {SCAN_EVERY} decisions")
+    print(
+        f"{decisions_per_variant} timed decisions per variant and guard, {RAY_COUNT} rays, scan every {SCAN_EVERY} decisions"
+    )
     print()
     print("| variant | guard | verdicts | p50 [us] | p99 [us] | CPU median [us] | CPU min [us] |")
     print("|---|---|---|---|---|---|---|")
@@ -224,7 +235,9 @@ def report(results: dict[str, dict[str, BlockResult]], decisions_per_variant: in
             block = results[label][name]
             row = summary_row(label, [block])
             verdicts = ", ".join(f"{key} {count}" for key, count in sorted(block.verdicts.items()))
-            print(f"| {name} | {label} | {verdicts} | {row[1]:.1f} | {row[2]:.1f} | {row[3]:.1f} | {row[4]:.1f} |")
+            print(
+                f"| {name} | {label} | {verdicts} | {row[1]:.1f} | {row[2]:.1f} | {row[3]:.1f} | {row[4]:.1f} |"
+            )
     checked = summary_row("checked", list(results["checked"].values()))
     baseline = summary_row("baseline", list(results["baseline"].values()))
     print()
@@ -246,8 +259,12 @@ def report(results: dict[str, dict[str, BlockResult]], decisions_per_variant: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--decisions", type=int, default=100_000, help="timed decisions per guard, split over the variants")
-    parser.add_argument("--repeat", type=int, default=1, help="whole runs; the run with the lowest checked p99 is reported")
+    parser.add_argument(
+        "--decisions", type=int, default=100_000, help="timed decisions per guard, split over the variants"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="whole runs; the run with the lowest checked p99 is reported"
+    )
     args = parser.parse_args()
     if args.decisions < BATCH * len(VARIANTS):
         parser.error(f"--decisions {args.decisions} is too small: use at least {BATCH * len(VARIANTS)}")

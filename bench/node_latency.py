@@ -183,7 +183,9 @@ def run_subscriber() -> None:
         with lock:
             received.append((msg.linear.x, arrived))
 
-    node.create_subscription(Twist, "cmd_vel_out", on_output, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(
+        Twist, "cmd_vel_out", on_output, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+    )
     requests: queue.Queue[str] = queue.Queue()
 
     def read_stdin() -> None:
@@ -289,7 +291,9 @@ def start_subject(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen
             "--params-file",
             str(REPO_ROOT / "config" / "tb3_burger.yaml"),
         ]
-    return subprocess.Popen(argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop_subject(process: subprocess.Popen[bytes]) -> None:
@@ -314,7 +318,9 @@ def wait_for_output_publisher(subscriber: Child, timeout: float) -> None:
     raise TimeoutError(f"no publisher on cmd_vel_out within {timeout:.0f} s")
 
 
-def match(sent: list[tuple[int, float]], received: list[tuple[float, float]], skip: int) -> tuple[list[float], int]:
+def match(
+    sent: list[tuple[int, float]], received: list[tuple[float, float]], skip: int
+) -> tuple[list[float], int]:
     """Latencies in seconds of the sent commands after the first `skip`, and how many never arrived."""
     arrivals: dict[float, float] = {}
     for value, arrived in received:
@@ -331,7 +337,13 @@ def match(sent: list[tuple[int, float]], received: list[tuple[float, float]], sk
 
 
 def run_phase(
-    kind: str, phase: int, args: argparse.Namespace, env: dict[str, str], publisher: Child, subscriber: Child, workdir: Path
+    kind: str,
+    phase: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    publisher: Child,
+    subscriber: Child,
+    workdir: Path,
 ) -> tuple[list[float], int, int]:
     subject = start_subject(kind, env, workdir / f"{kind}_{phase}.log")
     try:
@@ -367,7 +379,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--role", choices=["relay", "publisher", "subscriber"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=2000, help="counted commands per phase")
-    parser.add_argument("--warmup", type=int, default=100, help="uncounted commands at the start of each phase")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="uncounted commands at the start of each phase"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="command rate in Hz")
     parser.add_argument("--rounds", type=int, default=2, help="relay phase then node phase, this many times")
     args = parser.parse_args()
@@ -396,7 +410,9 @@ def main() -> None:
             phase = 0
             for round_index in range(args.rounds):
                 for kind in ("relay", "node"):
-                    latencies, missing, received = run_phase(kind, phase, args, env, publisher, subscriber, workdir)
+                    latencies, missing, received = run_phase(
+                        kind, phase, args, env, publisher, subscriber, workdir
+                    )
                     phase += 1
                     results[kind].extend(latencies)
                     lost[kind] += missing

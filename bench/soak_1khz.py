@@ -68,7 +68,9 @@ def slope_per_minute(samples: list[tuple[float, int]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=60.0, help="length of the counted stream in seconds")
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="length of the counted stream in seconds"
+    )
     parser.add_argument("--rate", type=float, default=1000.0, help="command rate in Hz")
     parser.add_argument(
         "--subject",

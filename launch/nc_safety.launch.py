@@ -20,11 +20,15 @@ from launch import LaunchDescription
 def generate_launch_description() -> LaunchDescription:
     default_params = PathJoinSubstitution([FindPackageShare("nc_safety"), "config", "nc_safety.yaml"])
     arguments = [
-        DeclareLaunchArgument("params_file", default_value=default_params, description="node parameters (YAML)"),
+        DeclareLaunchArgument(
+            "params_file", default_value=default_params, description="node parameters (YAML)"
+        ),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (simulation)"),
         DeclareLaunchArgument("cmd_vel_in", default_value="cmd_vel_in", description="commands to check"),
         DeclareLaunchArgument("cmd_vel_out", default_value="cmd_vel_out", description="checked commands"),
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its topics"),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the node and its topics"
+        ),
     ]
     node = Node(
         package="nc_safety",

@@ -38,12 +38,13 @@ nc_safety_make_venv() {
 }
 
 nc_safety_pip() {
-  # Keep pip's output short: errors still show, local index warnings do not.
-  local status
-  "$nc_safety_venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 |
-    grep -v -e "is ignored: it is neither a file nor a directory" -e "BuildBackendWarning" >&2
-  status=${PIPESTATUS[0]}
-  return "$status"
+  # pip's and the build backend's chatter goes to a log; on failure its tail is shown.
+  local log="$nc_safety_venv/pip-install.log"
+  if ! "$nc_safety_venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" >>"$log" 2>&1; then
+    echo "nc_safety: pip $* failed; last lines of $log:" >&2
+    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -n 30 >&2
+    return 1
+  fi
 }
 
 nc_safety_install() {

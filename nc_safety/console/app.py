@@ -29,10 +29,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
-from nc_safety.console.override_cli import ESTOP_CLOCK_TOLERANCE_S, OperatorLink, positive_float
+from nc_safety.console.override_cli import OperatorLink, positive_float
 from nc_safety.core.overrides import OverrideError, RequestKind, SigningIdentity, new_request
 from nc_safety.core.overrides.keys import load_private_key
 from nc_safety.core.overrides.request import RESET_TARGETS
+
+CLOCK_TOLERANCE_S = 1.0
+"""E-stop statuses stamped this much before the console started still count as responses,
+so a node whose clock lags the console's a little is still answered, in seconds."""
 
 # teleop_twist_keyboard's layout: (linear x direction, angular z direction) per key.
 MOVE_KEYS: dict[str, tuple[int, int]] = {
@@ -272,7 +276,7 @@ class ConsoleApp(App[int]):
             self.overrides.pop(request_id, None)
         # The status topic is transient local, so statuses from before this console started
         # arrive too: only e-stop statuses newer than the start are shown as a response.
-        recent = float(record.get("wall_time", 0.0)) >= self._started_at - ESTOP_CLOCK_TOLERANCE_S
+        recent = float(record.get("wall_time", 0.0)) >= self._started_at - CLOCK_TOLERANCE_S
         mine = request_id in self._pending or (record.get("kind") == "e_stop" and recent)
         if mine:
             self._pending.discard(request_id)

@@ -59,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nc-safety demo: --press-at {args.press_at} is outside [0, 1]", file=sys.stderr)
         return 2
     params_file = args.params_file or config_file("tb3_burger.yaml")
+    if not params_file.is_file():
+        print(
+            f"nc-safety demo: params file {str(params_file)!r} not found; pass an existing YAML file",
+            file=sys.stderr,
+        )
+        return 2
     log_dir = Path(tempfile.mkdtemp(prefix="nc_safety_demo_"))
     node_log = log_dir / "node.log"
     print(
@@ -151,9 +157,14 @@ def _print_board(emulator: BoardEmulator, final: bool) -> None:
     label = "after the node stopped" if final else "at the end of the replay"
     print(f"e-stop board {label}: {describe(status)}")
     if final:
+        transitions = emulator.transitions()
         print(f"  frames received from the host: {emulator.frames_received}; relay transitions:")
-        for transition in emulator.transitions():
-            print(f"    {transition}")
+        start = transitions[0].time if transitions else 0.0
+        for transition in transitions:
+            state = "open" if transition.relay_open else "closed"
+            print(
+                f"    +{transition.time - start:7.3f} s  relay {state:<6} cause {transition.cause.name.lower()}"
+            )
 
 
 def _tail(path: Path, lines: int = 30) -> str:

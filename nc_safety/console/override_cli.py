@@ -46,7 +46,10 @@ EXIT_TIMEOUT = 3
 
 OVERRIDE_TOPIC = "/operator/override"
 ESTOP_TOPIC = "/operator/e_stop"
-ESTOP_CLOCK_TOLERANCE_S = 1.0
+ESTOP_HISTORY_QUIET_S = 0.3
+"""The status history counts as delivered after this long without a new record, in seconds."""
+ESTOP_RETRY_S = 0.5
+"""Interval at which an unconfirmed e-stop request is repeated, in seconds."""
 """How far the node's wall clock may lag ours for an e-stop confirmation to count, in s."""
 
 
@@ -154,6 +157,21 @@ class OperatorLink:
                 continue
             if predicate(record):
                 return record
+
+    def newest_estop_time(self, quiet: float, timeout: float) -> float:
+        """Drain the delivered status history; return the node's wall time of its newest e-stop record."""
+        newest = 0.0
+        deadline = time.monotonic() + timeout
+        last_record = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_record < quiet:
+            try:
+                record = self._responses.get(timeout=0.02)
+            except queue.Empty:
+                continue
+            last_record = time.monotonic()
+            if record.get("kind") == "e_stop":
+                newest = max(newest, float(record.get("wall_time", 0.0)))
+        return newest
 
     def request(self, raw: str, request_id: str, timeout: float) -> dict[str, Any] | None:
         """Send a signed request and wait for the node's response to it."""
@@ -337,18 +355,23 @@ def run_estop(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.timeout
         if not link.wait_connected(args.timeout):
             return report(None, as_json=args.json, timeout=args.timeout)
-        sent_at = time.time()
-        link.engage_estop()
-        # NOTE: a Bool carries no id, so the confirmation is matched by the node's wall clock;
-        # if it lags ours by more than ESTOP_CLOCK_TOLERANCE_S, the command reports a timeout.
-        record = link.wait_response(
-            lambda item: (
-                item.get("kind") == "e_stop"
-                and item.get("outcome") == "engaged"
-                and float(item.get("wall_time", 0.0)) >= sent_at - ESTOP_CLOCK_TOLERANCE_S
-            ),
-            max(0.0, deadline - time.monotonic()),
-        )
+        # The status topic keeps its history for late joiners, so earlier confirmations
+        # arrive first; only a record newer than all of them answers this request. Both
+        # times are the node's clock, so clock skew between hosts does not matter.
+        newest = link.newest_estop_time(ESTOP_HISTORY_QUIET_S, max(0.0, deadline - time.monotonic()))
+        record = None
+        while record is None and time.monotonic() < deadline:
+            # Repeating a stop request is harmless, and the node confirms an e-stop that is
+            # already engaged at most once per second.
+            link.engage_estop()
+            record = link.wait_response(
+                lambda item: (
+                    item.get("kind") == "e_stop"
+                    and item.get("outcome") == "engaged"
+                    and float(item.get("wall_time", 0.0)) > newest
+                ),
+                min(ESTOP_RETRY_S, max(0.0, deadline - time.monotonic())),
+            )
         return report(record, as_json=args.json, timeout=args.timeout)
     finally:
         link.close()
@@ -366,7 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"co-signed request {request.request_id} written to {args.out or args.file}", file=sys.stderr
             )
             return EXIT_ACCEPTED
-        request = read_request_file(args.file) if args.command == "send" else build_request(args)
+        if args.command == "send" or getattr(args, "out", None):
+            request = read_request_file(args.file) if args.command == "send" else build_request(args)
+        else:
+            # Check the key and fields before connecting, then sign again once connected.
+            build_request(args)
     except OverrideError as error:
         print(f"nc-safety override: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -376,7 +403,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ACCEPTED
     link = OperatorLink(args.node)
     try:
-        record = link.request(json.dumps(request.to_json()), request.request_id, args.timeout)
+        deadline = time.monotonic() + args.timeout
+        if not link.wait_connected(args.timeout):
+            return report(None, as_json=args.json, timeout=args.timeout)
+        if args.command != "send":
+            # Sign only now: discovery can take seconds, and a short override signed before
+            # it would reach the node already expired.
+            request = build_request(args)
+        record = link.request(
+            json.dumps(request.to_json()), request.request_id, max(0.0, deadline - time.monotonic())
+        )
     finally:
         link.close()
     return report(record, as_json=args.json, timeout=args.timeout)

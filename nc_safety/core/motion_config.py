@@ -49,6 +49,13 @@ class CommandConfig(_Section):
     multiple_publishers: Literal["stop", "warn"] = Field(
         "stop", description="What to do when more than one node publishes cmd_vel_in: stop, or only warn."
     )
+    queue_depth: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        description="Commands queued while the node is busy; deeper absorbs bursts, shallower drops old ones.",
+        json_schema_extra={"read_only": True},
+    )
 
 
 class OutputConfig(_Section):

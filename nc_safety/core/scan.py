@@ -153,7 +153,9 @@ class ScanConverter:
         box = self.footprint
         origin_x, origin_y = self.config.x, self.config.y
         with np.errstate(divide="ignore", invalid="ignore"):
-            exit_x = np.where(cosines > 0.0, (box.max_x - origin_x) / cosines, (box.min_x - origin_x) / cosines)
+            exit_x = np.where(
+                cosines > 0.0, (box.max_x - origin_x) / cosines, (box.min_x - origin_x) / cosines
+            )
             exit_y = np.where(sines > 0.0, (box.max_y - origin_y) / sines, (box.min_y - origin_y) / sines)
         exit_x = np.where(np.abs(cosines) < 1e-12, np.inf, exit_x)
         exit_y = np.where(np.abs(sines) < 1e-12, np.inf, exit_y)

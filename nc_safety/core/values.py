@@ -34,7 +34,11 @@ class Twist:
 
     def non_finite_fields(self) -> tuple[str, ...]:
         """Names of the fields holding NaN or an infinity, in message order."""
-        return tuple(name for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False) if not math.isfinite(value))
+        return tuple(
+            name
+            for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False)
+            if not math.isfinite(value)
+        )
 
     def is_zero(self) -> bool:
         return not any(self.as_tuple())

@@ -71,6 +71,8 @@ class BagReplaySource:
     """Iterates the messages of a recording that can be replayed, in recording order."""
 
     def __init__(self, path: Path, topic_map: Mapping[str, str]) -> None:
+        if not path.exists():
+            raise BagError(f"recording {path} not found; pass the folder of a rosbag2 recording")
         if not (path / "metadata.yaml").is_file():
             raise BagError(
                 f"{path} is not a rosbag2 folder (no metadata.yaml); pass the folder of the recording"

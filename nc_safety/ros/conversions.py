@@ -43,7 +43,11 @@ def scan_from_msg(msg: LaserScan) -> tuple[ScanHeader, Any]:
     """
     ranges: Any = msg.ranges
     # rclpy hands float32 sequences over as array.array('f'); frombuffer avoids a copy.
-    values = np.frombuffer(ranges, dtype=np.float32) if hasattr(ranges, "typecode") else np.asarray(ranges, np.float32)
+    values = (
+        np.frombuffer(ranges, dtype=np.float32)
+        if hasattr(ranges, "typecode")
+        else np.asarray(ranges, np.float32)
+    )
     header = ScanHeader(
         angle_min=float(msg.angle_min),
         angle_max=float(msg.angle_max),

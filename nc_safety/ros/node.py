@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from geometry_msgs.msg import PoseArray, TwistStamped  # noqa: E402
 from geometry_msgs.msg import Twist as TwistMsg  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rcl_interfaces.msg import SetParametersResult  # noqa: E402
+from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
 from rclpy.clock import Clock, ClockType  # noqa: E402
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -66,7 +68,12 @@ from nc_safety.ros.conversions import (  # noqa: E402
     twist_from_msg,
 )
 from nc_safety.ros.markers import zone_markers  # noqa: E402
-from nc_safety.ros.params import declare_motion_parameters, read_flat_parameters, undeclared_overrides  # noqa: E402
+from nc_safety.ros.params import (  # noqa: E402
+    check_command_line_types,
+    declare_motion_parameters,
+    read_flat_parameters,
+    undeclared_overrides,
+)
 
 # Extension name -> "module:Class". Each is created when `<name>.enabled` is true.
 EXTENSIONS: dict[str, str] = {
@@ -87,7 +94,7 @@ PUBLISHER_CHECK_PERIOD_S = 0.2
 class SafetyNode(Node):
     """The safety layer between `cmd_vel_in` and `cmd_vel_out`."""
 
-    def __init__(self, node_name: str = "nc_safety", **kwargs: Any) -> None:
+    def __init__(self, node_name: str = "nc_safety", *, argv: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._lock = threading.RLock()
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -100,6 +107,7 @@ class SafetyNode(Node):
         self._last_published_output: Twist | None = None
         self._last_decision: MotionDecision | None = None
         self._publisher_nodes: list[str] = []
+        self._unknown_publisher_rounds = 0
         self._qos_incompatible = 0
         self._last_ros_time = -1.0
         self._ros_time_changed_at = time.monotonic()
@@ -109,7 +117,17 @@ class SafetyNode(Node):
 
         for name in EXTENSIONS:
             self.declare_parameter(f"{name}.enabled", False, _bool_descriptor(f"{name}.enabled", name))
+        self.executor_kind: str = self.declare_parameter(
+            "executor",
+            os.environ.get("NC_SAFETY_EXECUTOR", "events"),
+            _string_descriptor(
+                "executor",
+                "single: rclpy's SingleThreadedExecutor; events: rclpy's experimental EventsExecutor, "
+                "which has far less overhead per message",
+            ),
+        ).value
         self._sources, problems = declare_motion_parameters(self)
+        problems += check_command_line_types(self, argv)
         flat = read_flat_parameters(self, self._sources)
         try:
             config = load_motion_config(flat, self._sources)
@@ -197,7 +215,9 @@ class SafetyNode(Node):
         stamped = config.command.type == "twist_stamped"
         self._command_type = TwistStamped if stamped else TwistMsg
         command_qos = QoSProfile(
-            depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+            depth=config.command.queue_depth,
+            reliability=ReliabilityPolicy.RELIABLE,
+            history=HistoryPolicy.KEEP_LAST,
         )
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         self.create_subscription(
@@ -409,9 +429,16 @@ class SafetyNode(Node):
         nodes = sorted(f"{info.node_namespace.rstrip('/')}/{info.node_name}" for info in infos)
         if nodes == self._publisher_nodes:
             return
+        if any("_NODE_NAME_UNKNOWN_" in name for name in nodes) and self._unknown_publisher_rounds < 5:
+            # Discovery reports an endpoint before its node's name; wait up to about one
+            # second for the name, so the report can say who publishes.
+            self._unknown_publisher_rounds += 1
+            return
+        self._unknown_publisher_rounds = 0
         self._publisher_nodes = nodes
         with self._lock:
-            self.guard.requester = f"node:{nodes[0]}" if len(nodes) == 1 else "topic:cmd_vel_in"
+            known = len(nodes) == 1 and "_NODE_NAME_UNKNOWN_" not in nodes[0]
+            self.guard.requester = f"node:{nodes[0]}" if known else "topic:cmd_vel_in"
         hold_id = "source.multiple_publishers"
         if len(nodes) > 1:
             self.get_logger().error(
@@ -770,10 +797,35 @@ def _bool_descriptor(name: str, extension: str) -> Any:
     )
 
 
+def _make_executor(node: SafetyNode) -> Any:
+    """The executor named by the read-only parameter `executor` (`single` or `events`)."""
+    kind = node.executor_kind
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor()
+    if kind != "single":
+        node.get_logger().error(f"executor {kind!r} is not 'single' or 'events'; using 'single'")
+    return rclpy.executors.SingleThreadedExecutor()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: `nc_safety_node --ros-args --params-file config/nc_safety.yaml`."""
     args = list(sys.argv if argv is None else ["nc_safety_node", *argv])
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for index, item in enumerate(args[:-1]):
+        if item == "--params-file" and not os.path.isfile(args[index + 1]):
+            print(
+                f"nc_safety: params file {args[index + 1]!r} not found; pass an existing YAML file, "
+                "for example config/nc_safety.yaml",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except RCLError as error:
+        # rcl reports unparsable params files and malformed --ros-args here.
+        print(f"nc_safety: invalid ROS arguments or params file: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     reason = {"why": "shutdown"}
 
@@ -784,12 +836,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        node = SafetyNode()
+        node = SafetyNode(argv=args)
     except ConfigError as error:
         print(f"nc_safety: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = rclpy.executors.SingleThreadedExecutor()
+    executor = _make_executor(node)
     executor.add_node(node)
     try:
         while not stop.is_set() and rclpy.ok():

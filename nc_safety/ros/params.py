@@ -6,8 +6,10 @@ declarative configuration, so `ros2 param describe` shows what the validator enf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.exceptions import (
     InvalidParameterTypeException,
@@ -138,3 +140,65 @@ def undeclared_overrides(node: Node) -> list[str]:
     overrides = node._parameter_overrides
     declared = set(node._parameters)
     return sorted(name for name in overrides if name not in declared)
+
+
+def command_line_parameters(argv: Sequence[str]) -> dict[str, str]:
+    """`-p name:=value` pairs given after --ros-args, as text, in order of appearance."""
+    found: dict[str, str] = {}
+    in_ros_args = False
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        if item == "--ros-args":
+            in_ros_args = True
+        elif item == "--":
+            in_ros_args = False
+        elif in_ros_args and item in ("-p", "--param") and index + 1 < len(argv):
+            name, separator, value = argv[index + 1].partition(":=")
+            if separator:
+                # A node-qualified name (`node:name:=value`) keeps only the parameter name.
+                found[name.rsplit(":", 1)[-1]] = value
+            index += 1
+        index += 1
+    return found
+
+
+_EXPECTED: dict[Parameter.Type, tuple[type, ...]] = {
+    Parameter.Type.BOOL: (bool,),
+    Parameter.Type.INTEGER: (int,),
+    Parameter.Type.DOUBLE: (int, float),
+    Parameter.Type.STRING: (str, int, float, bool),
+}
+
+
+def check_command_line_types(node: Node, argv: Sequence[str]) -> list[str]:
+    """Problems with `-p` values whose type does not fit the declared parameter.
+
+    rcl drops a mistyped `-p` value silently when a params file sets the same parameter,
+    and the node would run with the file's value; this catches that case.
+    """
+    problems = []
+    for name, text in command_line_parameters(argv).items():
+        if not node.has_parameter(name):
+            continue
+        declared = node.get_parameter(name).type_
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        expected = _EXPECTED.get(declared)
+        if expected is None:
+            if declared.name.endswith("_ARRAY") and not isinstance(value, list):
+                problems.append(f"{name}: value {text!r} is not a list; write it as [a, b, ...]")
+            continue
+        fits = isinstance(value, expected) and not (
+            declared is not Parameter.Type.BOOL and isinstance(value, bool)
+        )
+        if declared is Parameter.Type.STRING:
+            fits = True
+        if not fits:
+            kind = {"BOOL": "true or false", "INTEGER": "an integer", "DOUBLE": "a number"}[declared.name]
+            problems.append(
+                f"{name}: value {text!r} given with -p is not {kind}; fix the value (units are implied)"
+            )
+    return problems

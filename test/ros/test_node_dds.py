@@ -319,3 +319,24 @@ def test_diagnostics_and_markers_published(ros_client: RosClient, start_node: No
     assert "scan age [s]" in values
     assert values["verdict"]
     assert [marker.ns for marker in markers[-1].markers] == ["footprint", "stop_zone", "slowdown_zone"]
+
+
+def test_mistyped_value_beside_params_file_rejected(ros_env: dict[str, str], tmp_path: Path) -> None:
+    node = NodeProcess.safety_node(ros_env, tmp_path / "node.log", CONFIG, {"limits.max_linear_x": "0.1m"})
+    code = node.process.wait(timeout=START_TIMEOUT)
+    output = node.output
+    node.stop()
+
+    assert code == 2
+    assert "limits.max_linear_x: value '0.1m' given with -p is not a number" in output
+
+
+def test_missing_params_file_clear_error(ros_env: dict[str, str], tmp_path: Path) -> None:
+    node = NodeProcess.safety_node(ros_env, tmp_path / "node.log", tmp_path / "absent.yaml")
+    code = node.process.wait(timeout=START_TIMEOUT)
+    output = node.output
+    node.stop()
+
+    assert code == 2
+    assert "absent.yaml' not found" in output
+    assert "Traceback" not in output
