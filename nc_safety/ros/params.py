@@ -199,6 +199,6 @@ def check_command_line_types(node: Node, argv: Sequence[str]) -> list[str]:
         if not fits:
             kind = {"BOOL": "true or false", "INTEGER": "an integer", "DOUBLE": "a number"}[declared.name]
             problems.append(
-                f"{name}: value {text!r} given with -p is not {kind}; fix the value (units are implied)"
+                f"{name}: value {value!r} given with -p is not {kind}; fix the value (units are implied)"
             )
     return problems
