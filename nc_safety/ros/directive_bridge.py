@@ -24,7 +24,7 @@ from std_msgs.msg import String
 
 from nc_safety.core.directives.checker import DirectiveChecker, DirectiveResult
 from nc_safety.core.directives.errors import DirectiveError
-from nc_safety.core.directives.felicity import CheckContext
+from nc_safety.core.directives.felicity import CheckContext, RunningTask
 from nc_safety.core.directives.model import ACTIONS
 from nc_safety.core.errors import ConfigError
 from nc_safety.core.justification import Decision, JsonValue, Reason, combine
@@ -93,7 +93,17 @@ PARAMETERS: dict[str, _Spec] = {
     "battery_max_age_s": _Spec(
         30.0, "A battery reading older than this is ignored (no battery check), in s.", 0.1, 3600.0
     ),
+    "running_task_timeout_s": _Spec(
+        0.0,
+        "An accepted directive counts as the running task until directive_done names it or this "
+        "many seconds pass; new directives of equal or lower priority are deferred meanwhile. "
+        "0 disables the tracking, in s.",
+        0.0,
+        86400.0,
+    ),
 }
+DONE_TOPIC = "directive_done"
+"""std_msgs/String with the id of a directive the robot finished (or abandoned)."""
 
 
 def _descriptor(name: str, spec: _Spec) -> ParameterDescriptor:
@@ -134,9 +144,14 @@ class DirectiveBridge:
         values = self._declare_parameters()
         self._checker = self._build_checker(values)
         self._battery_max_age_s = float(values["battery_max_age_s"])
+        self._running_timeout_s = float(values["running_task_timeout_s"])
+        self._running: tuple[RunningTask, float] | None = None
+        """The accepted directive the robot is working on and the monotonic time it started."""
 
         self._output = node.create_publisher(String, OUTPUT_TOPIC, DIRECTIVE_QOS)
         self._input = node.create_subscription(String, INPUT_TOPIC, self._on_directive, DIRECTIVE_QOS)
+        if self._running_timeout_s > 0.0:
+            node.create_subscription(String, DONE_TOPIC, self._on_done, DIRECTIVE_QOS)
         self._battery_subscription = None
         if values["battery_topic"]:
             self._battery_subscription = node.create_subscription(
@@ -208,8 +223,29 @@ class DirectiveBridge:
             with self._lock:
                 self._battery = (fraction, time.monotonic())
 
+    def _on_done(self, message: String) -> None:
+        with self._lock:
+            if self._running is not None and self._running[0].task_id == message.data:
+                self._logger.info(f"directive {message.data!r} done; no task is running")
+                self._running = None
+
+    def _running_task(self) -> RunningTask | None:
+        with self._lock:
+            if self._running is None:
+                return None
+            task, started = self._running
+            if time.monotonic() - started > self._running_timeout_s:
+                self._logger.warning(
+                    f"directive {task.task_id!r} not reported done within {self._running_timeout_s:.0f} s; "
+                    "no longer treated as running"
+                )
+                self._running = None
+                return None
+            return task
+
     def _context(self) -> CheckContext:
         local = time.localtime()
+        running = self._running_task() if self._running_timeout_s > 0.0 else None
         with self._lock:
             battery = self._battery
         fraction = None
@@ -220,6 +256,7 @@ class DirectiveBridge:
             wall_time=time.time(),
             local_minutes=local.tm_hour * 60 + local.tm_min,
             battery=fraction,
+            running_task=running,
         )
 
     def _on_directive(self, message: String) -> None:
@@ -246,6 +283,10 @@ class DirectiveBridge:
                 "directive": result.directive.to_json(),
             }
             self._output.publish(String(data=json.dumps(accepted)))
+            if self._running_timeout_s > 0.0:
+                task = RunningTask(result.directive.directive_id, result.directive.priority)
+                with self._lock:
+                    self._running = (task, time.monotonic())
         if result is not None and result.directive is not None:
             self._note_plan(decision, result.directive)
         self._services.publish_decision(decision)

@@ -118,3 +118,44 @@ def test_malformed_keyring_stops_node(world: OverrideWorld, ros_env: dict[str, s
     assert process.process.wait(timeout=30.0) == 2
     assert "operators[0] (key_id 'alice-1'): role 'pilot' must be one of" in process.output
     assert "public_key 'abc' is not valid base64" in process.output
+
+
+def test_keyring_reload_admits_new_operator(
+    node: NodeProcess, world: OverrideWorld, ros_env: dict[str, str], ros_client: RosClient
+) -> None:
+    import yaml
+    from std_srvs.srv import Trigger
+
+    from nc_safety.core.overrides import Role, SigningIdentity
+
+    dave = SigningIdentity.generate("dave", Role.SUPERVISOR)
+    write_private_key(dave, world.directory / "dave.key")
+    robot = Robot(ros_client)
+    refusal = robot.wait_refusal("motion.obstacle.stop")
+    grant = [
+        "grant",
+        "--key",
+        str(world.directory / "dave.key"),
+        "--decision",
+        refusal["decision_id"],
+        "--reason",
+        "inspection run",
+        "--duration",
+        "5",
+    ]
+    before = robot.run(cli(*grant), ros_env)
+
+    document = yaml.safe_load(world.keyring_path.read_text())
+    document["operators"].append(dave.operator_key().keyring_entry())
+    world.keyring_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    service = ros_client.node.create_client(Trigger, "/nc_safety/overrides/reload_keyring")
+    ros_client.spin_until(service.service_is_ready, 20.0)
+    future = service.call_async(Trigger.Request())
+    ros_client.spin_until(future.done, 10.0)
+    refusal = robot.wait_refusal("motion.obstacle.stop")
+    grant[4] = refusal["decision_id"]
+    after = robot.run(cli(*grant), ros_env)
+
+    assert json.loads(before.stdout)["code"] == "unknown_key"
+    assert future.result().success, future.result().message
+    assert after.returncode == 0, after.stdout + after.stderr
