@@ -151,7 +151,7 @@ def check_trajectory(
 ) -> TrajectoryCheck:
     """Check a trajectory against the limits; the order of checks is fixed, the first failure wins.
 
-    `start` holds the current joint positions (from joint states) when known; the segment
+    `start` contains the current joint positions (from joint states) when known; the segment
     from there to the first point is then checked for speed too.
     """
     if not points:

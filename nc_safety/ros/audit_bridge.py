@@ -18,14 +18,10 @@ import collections
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
-from rclpy.exceptions import InvalidParameterValueException
-from rclpy.node import Node
 
 from nc_safety.core.audit import (
     AUDIT_FORMAT_VERSION,
@@ -40,62 +36,11 @@ from nc_safety.core.holds import Hold
 from nc_safety.core.justification import Decision, Evidence, JsonValue, Reason
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict
 from nc_safety.ros.extension import NodeServices
+from nc_safety.ros.extension_params import ParameterSpec, declare_parameters, default_ros_home_path
 
 WRITE_FAILED_RULE = "audit.write_failed"
 LOG_THROTTLE_S = 5.0
 _RECORDED_IDS = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ParameterSpec:
-    """One extension parameter: default, description with unit, and bounds for numbers."""
-
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-    read_only: bool = True
-
-
-def default_ros_home_path(file_name: str) -> str:
-    """Return `$ROS_HOME/nc_safety/<file_name>`, with ROS_HOME defaulting to ~/.ros."""
-    ros_home = os.environ.get("ROS_HOME") or str(Path.home() / ".ros")
-    return str(Path(ros_home) / "nc_safety" / file_name)
-
-
-def declare_parameters(node: Node, prefix: str, specs: Mapping[str, ParameterSpec]) -> dict[str, Any]:
-    """Declare `<prefix>.<name>` for every spec and return the values by name.
-
-    Raises ConfigError listing every value outside its bounds, so the node does not start.
-    """
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for name, spec in specs.items():
-        full = f"{prefix}.{name}"
-        descriptor = ParameterDescriptor(name=full, description=spec.description, read_only=spec.read_only)
-        if isinstance(spec.default, bool):
-            descriptor.type = ParameterType.PARAMETER_BOOL
-        elif isinstance(spec.default, str):
-            descriptor.type = ParameterType.PARAMETER_STRING
-        elif isinstance(spec.default, int):
-            descriptor.type = ParameterType.PARAMETER_INTEGER
-            if spec.low is not None and spec.high is not None:
-                descriptor.integer_range = [
-                    IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)
-                ]
-        else:
-            descriptor.type = ParameterType.PARAMETER_DOUBLE
-            if spec.low is not None and spec.high is not None:
-                descriptor.floating_point_range = [
-                    FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
-                ]
-        try:
-            values[name] = node.declare_parameter(full, spec.default, descriptor).value
-        except InvalidParameterValueException as error:
-            problems.append(f"{full}: {error} (allowed {spec.low}..{spec.high})")
-    if problems:
-        raise ConfigError(problems, source=f"{prefix} parameters")
-    return values
 
 
 AUDIT_PARAMETERS: dict[str, ParameterSpec] = {

@@ -13,11 +13,10 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
@@ -31,6 +30,7 @@ from nc_safety.core.justification import Decision, JsonValue, Reason, combine
 from nc_safety.core.plan_fingerprint import PlanError, plan_fingerprint
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict
 from nc_safety.ros.extension import NodeServices
+from nc_safety.ros.extension_params import ParameterSpec, declare_parameters
 
 INPUT_TOPIC = "directive_in"
 OUTPUT_TOPIC = "directive_out"
@@ -58,42 +58,38 @@ _FELICITY_REFUTABLE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """One `directives.*` parameter: default, bounds and description with its unit."""
-
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-
-
-PARAMETERS: dict[str, _Spec] = {
-    "ontology_file": _Spec("", "Ontology YAML; empty means the bundled config/ontology.yaml."),
-    "norms_path": _Spec("", "Norm pack YAML file or directory; empty means the bundled config/norms/."),
-    "config_file": _Spec("", "Checker settings YAML; empty means the bundled config/directives.yaml."),
-    "skills": _Spec(list(ACTIONS), "Actions the robot has a skill for; other actions are `unable`."),
-    "payload_kg": _Spec(5.0, "Heaviest object the gripper may carry, in kg.", 0.01, 1000.0),
-    "reach_m": _Spec(1.8, "Highest point the gripper reaches above the floor, in m.", 0.1, 10.0),
-    "shared_state_window_s": _Spec(
+PARAMETERS: dict[str, ParameterSpec] = {
+    "ontology_file": ParameterSpec("", "Ontology YAML; empty means the bundled config/ontology.yaml."),
+    "norms_path": ParameterSpec(
+        "", "Norm pack YAML file or directory; empty means the bundled config/norms/."
+    ),
+    "config_file": ParameterSpec(
+        "", "Checker settings YAML; empty means the bundled config/directives.yaml."
+    ),
+    "skills": ParameterSpec(list(ACTIONS), "Actions the robot has a skill for; other actions are `unable`."),
+    "payload_kg": ParameterSpec(5.0, "Heaviest object the gripper may carry, in kg.", 0.01, 1000.0),
+    "reach_m": ParameterSpec(1.8, "Highest point the gripper reaches above the floor, in m.", 0.1, 10.0),
+    "shared_state_window_s": ParameterSpec(
         600.0,
         "Directives from one requester within this time share a world, in s (0 disables).",
         0.0,
         86400.0,
     ),
-    "max_requesters": _Spec(256, "Requesters whose shared world is kept at once.", 1, 100000),
-    "max_bytes": _Spec(
+    "max_requesters": ParameterSpec(256, "Requesters whose shared world is kept at once.", 1, 100000),
+    "max_bytes": ParameterSpec(
         65536, "Directives above this size (UTF-8 bytes) are rejected unparsed.", 256, 1048576
     ),
-    "max_steps": _Spec(200, "Longest accepted plan, in steps.", 1, 10000),
-    "battery_topic": _Spec(
+    "max_steps": ParameterSpec(200, "Longest accepted plan, in steps.", 1, 10000),
+    "battery_topic": ParameterSpec(
         "", "sensor_msgs/BatteryState topic for the battery floor; empty skips the check."
     ),
-    "battery_floor": _Spec(0.15, "State of charge (0-1) below which new directives are deferred.", 0.0, 0.99),
-    "battery_max_age_s": _Spec(
+    "battery_floor": ParameterSpec(
+        0.15, "State of charge (0-1) below which new directives are deferred.", 0.0, 0.99
+    ),
+    "battery_max_age_s": ParameterSpec(
         30.0, "A battery reading older than this is ignored (no battery check), in s.", 0.1, 3600.0
     ),
-    "running_task_timeout_s": _Spec(
+    "running_task_timeout_s": ParameterSpec(
         0.0,
         "An accepted directive counts as the running task until directive_done names it or this "
         "many seconds pass; new directives of equal or lower priority are deferred meanwhile. "
@@ -104,25 +100,6 @@ PARAMETERS: dict[str, _Spec] = {
 }
 DONE_TOPIC = "directive_done"
 """std_msgs/String with the id of a directive the robot finished (or abandoned)."""
-
-
-def _descriptor(name: str, spec: _Spec) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(name=f"directives.{name}", description=spec.description, read_only=True)
-    if isinstance(spec.default, list):
-        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-    elif isinstance(spec.default, str):
-        descriptor.type = ParameterType.PARAMETER_STRING
-    elif isinstance(spec.default, int):
-        descriptor.type = ParameterType.PARAMETER_INTEGER
-        descriptor.integer_range = [
-            IntegerRange(from_value=int(spec.low or 0), to_value=int(spec.high or 0), step=1)
-        ]
-    else:
-        descriptor.type = ParameterType.PARAMETER_DOUBLE
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=float(spec.low or 0.0), to_value=float(spec.high or 0.0), step=0.0)
-        ]
-    return descriptor
 
 
 class DirectiveBridge:
@@ -166,13 +143,7 @@ class DirectiveBridge:
         )
 
     def _declare_parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, spec in PARAMETERS.items():
-            full_name = f"directives.{name}"
-            if not self._node.has_parameter(full_name):
-                self._node.declare_parameter(full_name, spec.default, _descriptor(name, spec))
-            values[name] = self._node.get_parameter(full_name).value
-        return values
+        return declare_parameters(self._node, "directives", PARAMETERS)
 
     def _build_checker(self, values: dict[str, Any]) -> DirectiveChecker:
         problems: list[str] = []

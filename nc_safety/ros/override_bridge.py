@@ -14,12 +14,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -43,6 +41,7 @@ from nc_safety.core.overrides import (
 from nc_safety.core.risk import RiskEventKind, SupervisorClearance
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict
 from nc_safety.ros.extension import NodeServices
+from nc_safety.ros.extension_params import ParameterSpec, declare_parameters
 
 SOFTWARE_ESTOP_RULE = "estop.software"
 STATUS_SCHEMA = "nc_safety/override_status"
@@ -94,57 +93,36 @@ def default_nonce_db_path() -> str:
     return str(Path(ros_home) / "nc_safety" / "override_nonces.sqlite3")
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """One `overrides.*` parameter: default, bounds and description with its unit."""
-
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-
-
-PARAMETERS: dict[str, _Spec] = {
-    "keyring_path": _Spec(
+PARAMETERS: dict[str, ParameterSpec] = {
+    "keyring_path": ParameterSpec(
         "config/operators.yaml", "Keyring YAML of operator public keys (path, relative to the cwd)."
     ),
-    "nonce_db_path": _Spec(
+    "nonce_db_path": ParameterSpec(
         "", "SQLite file of used nonces; empty means $ROS_HOME/nc_safety/override_nonces.sqlite3."
     ),
-    "clock_skew_s": _Spec(
+    "clock_skew_s": ParameterSpec(
         5.0, "Tolerated lead of a request's issued_at over the node's wall clock, in s.", 0.0, 300.0
     ),
-    "max_lifetime_s": _Spec(
+    "max_lifetime_s": ParameterSpec(
         900.0, "Longest allowed override lifetime (expires_at - issued_at), in s.", 1.0, 86400.0
     ),
-    "rate_limit_count": _Spec(5, "Signed requests allowed per operator within rate_limit_window_s.", 1, 1000),
-    "rate_limit_window_s": _Spec(60.0, "Sliding window of the per-operator rate limit, in s.", 0.1, 86400.0),
-    "max_request_bytes": _Spec(
+    "rate_limit_count": ParameterSpec(
+        5, "Signed requests allowed per operator within rate_limit_window_s.", 1, 1000
+    ),
+    "rate_limit_window_s": ParameterSpec(
+        60.0, "Sliding window of the per-operator rate limit, in s.", 0.1, 86400.0
+    ),
+    "max_request_bytes": ParameterSpec(
         16384, "Requests above this size (UTF-8 bytes) are rejected unparsed.", 256, 1048576
     ),
-    "max_reason_chars": _Spec(500, "Longest allowed reason, in characters.", 1, 10000),
-    "nonce_retention_s": _Spec(
+    "max_reason_chars": ParameterSpec(500, "Longest allowed reason, in characters.", 1, 10000),
+    "nonce_retention_s": ParameterSpec(
         86400.0, "How long a nonce is kept after its request expired, in s.", 1.0, 3.0e7
     ),
-    "watch_period_s": _Spec(0.1, "Period of the check that reports ended overrides, in s.", 0.01, 1.0),
+    "watch_period_s": ParameterSpec(
+        0.1, "Period of the check that reports ended overrides, in s.", 0.01, 1.0
+    ),
 }
-
-
-def _descriptor(name: str, spec: _Spec) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(name=f"overrides.{name}", description=spec.description, read_only=True)
-    if isinstance(spec.default, str):
-        descriptor.type = ParameterType.PARAMETER_STRING
-    elif isinstance(spec.default, int):
-        descriptor.type = ParameterType.PARAMETER_INTEGER
-        descriptor.integer_range = [
-            IntegerRange(from_value=int(spec.low or 0), to_value=int(spec.high or 0), step=1)
-        ]
-    else:
-        descriptor.type = ParameterType.PARAMETER_DOUBLE
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=float(spec.low or 0.0), to_value=float(spec.high or 0.0), step=0.0)
-        ]
-    return descriptor
 
 
 def software_estop_hold(now: float) -> Hold:
@@ -232,13 +210,7 @@ class OverrideBridge:
         )
 
     def _declare_parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, spec in PARAMETERS.items():
-            full_name = f"overrides.{name}"
-            if not self._node.has_parameter(full_name):
-                self._node.declare_parameter(full_name, spec.default, _descriptor(name, spec))
-            values[name] = self._node.get_parameter(full_name).value
-        return values
+        return declare_parameters(self._node, "overrides", PARAMETERS)
 
     # --- inputs -------------------------------------------------------------------------
 

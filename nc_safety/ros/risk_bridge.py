@@ -43,8 +43,8 @@ from nc_safety.core.risk import (
     SupervisorClearance,
 )
 from nc_safety.core.verdict import ReasonKind, RefutableBy, Severity, Verdict
-from nc_safety.ros.audit_bridge import ParameterSpec, declare_parameters, default_ros_home_path
 from nc_safety.ros.extension import NodeServices
+from nc_safety.ros.extension_params import ParameterSpec, declare_parameters, default_ros_home_path
 
 MOTION_KINDS = ("twist", "trajectory")
 RISK_TOPIC = "~/risk"

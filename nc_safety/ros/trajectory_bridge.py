@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -19,12 +18,22 @@ from nc_safety.core.justification import Decision, Reason, combine
 from nc_safety.core.trajectory import TrajectoryLimits, TrajectoryPoint, check_trajectory
 from nc_safety.core.verdict import RefutableBy
 from nc_safety.ros.extension import NodeServices
+from nc_safety.ros.extension_params import ParameterSpec, declare_parameters
 
-PREFIX = "trajectory."
-
-
-def _descriptor(name: str, kind: int, description: str) -> ParameterDescriptor:
-    return ParameterDescriptor(name=PREFIX + name, type=kind, description=description, read_only=True)
+PARAMETERS: dict[str, ParameterSpec] = {
+    "joints": ParameterSpec(["joint1"], "Names of the checked joints."),
+    "min_positions": ParameterSpec([-3.14], "Hard lower limit per joint, in rad (m for prismatic joints)."),
+    "max_positions": ParameterSpec([3.14], "Hard upper limit per joint, in rad (m for prismatic joints)."),
+    "max_velocities": ParameterSpec([1.0], "Speed limit per joint, in rad/s (m/s for prismatic joints)."),
+    "soft_margin": ParameterSpec(
+        0.05, "Band inside the hard limits that needs a supervisor's override, in rad or m.", 0.0, 10.0
+    ),
+    "max_points": ParameterSpec(10_000, "Trajectories with more points are refused.", 1, 1_000_000),
+    "mode": ParameterSpec("scale", "Too-fast trajectories: scale (stretch the timing) or refuse."),
+    "joint_states_timeout": ParameterSpec(
+        1.0, "Joint states older than this are not used as the start of a trajectory, in s.", 0.01, 60.0
+    ),
+}
 
 
 def _seconds(duration: Any) -> float:
@@ -46,69 +55,18 @@ class TrajectoryBridge:
     def __init__(self, services: NodeServices) -> None:
         self._services = services
         node = services.ros_node
-        string_array, double_array = (
-            ParameterType.PARAMETER_STRING_ARRAY,
-            ParameterType.PARAMETER_DOUBLE_ARRAY,
-        )
-        joints = node.declare_parameter(
-            PREFIX + "joints", ["joint1"], _descriptor("joints", string_array, "Names of the checked joints.")
-        ).value
-        minimum = node.declare_parameter(
-            PREFIX + "min_positions",
-            [-3.14],
-            _descriptor("min_positions", double_array, "Hard lower limits [rad or m]."),
-        ).value
-        maximum = node.declare_parameter(
-            PREFIX + "max_positions",
-            [3.14],
-            _descriptor("max_positions", double_array, "Hard upper limits [rad or m]."),
-        ).value
-        velocity = node.declare_parameter(
-            PREFIX + "max_velocities",
-            [1.0],
-            _descriptor("max_velocities", double_array, "Speed limits [rad/s or m/s]."),
-        ).value
-        margin = node.declare_parameter(
-            PREFIX + "soft_margin",
-            0.05,
-            _descriptor(
-                "soft_margin",
-                ParameterType.PARAMETER_DOUBLE,
-                "Band inside hard limits that needs a supervisor's override [rad or m].",
-            ),
-        ).value
-        max_points = node.declare_parameter(
-            PREFIX + "max_points",
-            10_000,
-            _descriptor("max_points", ParameterType.PARAMETER_INTEGER, "Longer trajectories are refused."),
-        ).value
-        mode = node.declare_parameter(
-            PREFIX + "mode",
-            "scale",
-            _descriptor(
-                "mode", ParameterType.PARAMETER_STRING, "Too-fast trajectories: scale (slow down) or refuse."
-            ),
-        ).value
+        values = declare_parameters(node, "trajectory", PARAMETERS)
         self.limits = TrajectoryLimits.from_arrays(
-            list(joints),
-            list(minimum),
-            list(maximum),
-            list(velocity),
-            soft_margin=float(margin),
-            max_points=int(max_points),
-            mode=str(mode),
+            list(values["joints"]),
+            list(values["min_positions"]),
+            list(values["max_positions"]),
+            list(values["max_velocities"]),
+            soft_margin=float(values["soft_margin"]),
+            max_points=int(values["max_points"]),
+            mode=str(values["mode"]),
         )
-        self._joint_state_timeout = float(
-            node.declare_parameter(
-                PREFIX + "joint_states_timeout",
-                1.0,
-                _descriptor(
-                    "joint_states_timeout",
-                    ParameterType.PARAMETER_DOUBLE,
-                    "Joint states older than this are not used as the start of a trajectory [s].",
-                ),
-            ).value
-        )
+        self._joint_state_timeout = float(values["joint_states_timeout"])
+
         self._joint_state: tuple[dict[str, float], float] | None = None
         node.create_subscription(JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
