@@ -120,6 +120,30 @@ def clearance_along_path(footprint: Footprint, x: FloatArray, y: FloatArray, pos
     return footprint.signed_clearance(local_x, local_y)
 
 
+def clearance_terms_along_path(
+    footprint: Footprint, x: FloatArray, y: FloatArray, poses: PathPoses
+) -> tuple[FloatArray, FloatArray]:
+    """Squared outside distance and inside depth of every point at every pose, shape (poses, points).
+
+    The signed clearance is sqrt(outside_squared) + inside; keeping the terms apart spares a
+    square root per element, since thresholds compare against the square and a minimum
+    over poses needs only one root per point.
+    """
+    dx = x[None, :] - poses.x[:, None]
+    dy = y[None, :] - poses.y[:, None]
+    if poses.cos_yaw is not None and poses.sin_yaw is not None:
+        cos_y = poses.cos_yaw[:, None]
+        sin_y = poses.sin_yaw[:, None]
+        dx, dy = cos_y * dx + sin_y * dy, -sin_y * dx + cos_y * dy
+    gap_x = np.maximum(footprint.min_x - dx, dx - footprint.max_x)
+    gap_y = np.maximum(footprint.min_y - dy, dy - footprint.max_y)
+    out_x = np.maximum(gap_x, 0.0)
+    out_y = np.maximum(gap_y, 0.0)
+    outside_squared: FloatArray = out_x * out_x + out_y * out_y
+    inside: FloatArray = np.minimum(np.maximum(gap_x, gap_y), 0.0)
+    return outside_squared, inside
+
+
 def transform_pose(origin: Pose2D, x: float, y: float, yaw: float) -> Pose2D:
     """Compose a pose given relative to `origin` into the frame `origin` lives in."""
     cos_o, sin_o = math.cos(origin.yaw), math.sin(origin.yaw)

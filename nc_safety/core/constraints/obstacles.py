@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from nc_safety.core.constraints import Outcome, make_reason
-from nc_safety.core.geometry import Footprint, clearance_along_path, path_poses, pose_after, sample_times
+from nc_safety.core.geometry import (
+    Footprint,
+    clearance_terms_along_path,
+    path_poses,
+    pose_after,
+    sample_times,
+)
 from nc_safety.core.justification import Evidence
 from nc_safety.core.motion_config import ObstacleConfig, RobotConfig
 from nc_safety.core.values import BoolArray, FloatArray, Twist
@@ -127,8 +133,13 @@ class ObstacleChecker:
             return _FREE
         times = sample_times(horizon, count)
         # The first sample is the pose at rest, whose clearance is already known.
-        moving = clearance_along_path(self.footprint, x, y, path_poses(vx, vy, wz, times[1:]))
-        moving_min = moving.min(axis=0)
+        outside_squared, inside = clearance_terms_along_path(
+            self.footprint, x, y, path_poses(vx, vy, wz, times[1:])
+        )
+        # At a pose inside the footprint the outside term is 0 and the inside depth negative,
+        # elsewhere the depth is 0: a point ever inside has its deepest depth as minimum.
+        deepest = inside.min(axis=0)
+        moving_min = np.where(deepest < 0.0, deepest, np.sqrt(outside_squared.min(axis=0)))
         # A point counts when the path brings the footprint closer to it at some pose; a
         # rotating footprint can first turn away from a point and then sweep into it.
         approaching = moving_min < at_rest - _APPROACH_EPSILON
@@ -147,7 +158,9 @@ class ObstacleChecker:
         if rest_min <= config.margin:
             scale = stop_factor(self.reaction, alpha, 0.0)
         elif path_min <= hit_distance:
-            hits = (moving[:, approaching] <= hit_distance).any(axis=1)
+            # A clearance <= hit_distance (>= 0) is an outside distance within it, or a pose
+            # inside the footprint, whose outside term is 0.
+            hits = (outside_squared[:, approaching] <= hit_distance * hit_distance).any(axis=1)
             # The last sample before the hit is the farthest the path is known to be free.
             first = int(np.argmax(hits)) + 1
             scale = stop_factor(self.reaction, alpha, float(times[first - 1]))
