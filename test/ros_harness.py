@@ -325,3 +325,53 @@ class SafetyProbe:
                 each()
                 next_call += period
             self.client.spin_once(0.002)
+
+
+class HostedSafetyNode:
+    """The safety node in this test's process, in its own context, spun by a thread.
+
+    Tests that must call into the node (for example an extension's reset) use this; tests
+    of the node as a user meets it start it as a separate process with NodeProcess.
+    """
+
+    def __init__(self, domain: int, parameters: dict[str, Any]) -> None:
+        import threading
+
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        from nc_safety.ros.node import SafetyNode
+
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        overrides = [Parameter(name, value=value) for name, value in parameters.items()]
+        try:
+            self.node = SafetyNode(context=self.context, parameter_overrides=overrides)
+        except Exception:
+            rclpy.shutdown(context=self.context)
+            raise
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.02)
+
+    @property
+    def estop(self) -> Any:
+        return self.node.extension("estop")
+
+    def close(self) -> None:
+        import rclpy
+
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.node.shutdown("test finished")
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

@@ -8,26 +8,20 @@ override verifier does after checking a signed request.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import rclpy
 from geometry_msgs.msg import Twist
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.parameter import Parameter
-from ros_harness import NodeProcess, RosClient
+from ros_harness import HostedSafetyNode, NodeProcess, RosClient
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
 from nc_safety.estop.board import BoardConfig
 from nc_safety.estop.emulator import BoardEmulator
 from nc_safety.estop.protocol import StopCause
-from nc_safety.ros.node import SafetyNode
 
 WATCHDOG_S = 0.1
 TIMEOUT = 10.0
@@ -99,40 +93,9 @@ class Traffic:
         return {reason["rule_id"] for refusal in self.refusals for reason in refusal["reasons"]}
 
 
-class HostedNode:
-    """The safety node in this process, in its own context on the test's domain."""
-
-    def __init__(self, domain: int, parameters: dict[str, Any]) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        overrides = [Parameter(name, value=value) for name, value in parameters.items()]
-        self.node = SafetyNode(context=self.context, parameter_overrides=overrides)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.02)
-
-    @property
-    def estop(self) -> Any:
-        return self.node.extension("estop")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-        self.node.shutdown("test finished")
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
 @pytest.fixture
-def hosted(ros_domain: int, board: BoardEmulator) -> Iterator[HostedNode]:
-    node = HostedNode(ros_domain, estop_parameters(board))
+def hosted(ros_domain: int, board: BoardEmulator) -> Iterator[HostedSafetyNode]:
+    node = HostedSafetyNode(ros_domain, estop_parameters(board))
     try:
         yield node
     finally:
@@ -156,7 +119,9 @@ def test_node_sigkill_opens_relay(board: BoardEmulator, ros_env: dict[str, str],
     assert opening.time - killed_at < WATCHDOG_S + 0.5
 
 
-def test_node_button_zeroes_output(hosted: HostedNode, board: BoardEmulator, ros_client: RosClient) -> None:
+def test_node_button_zeroes_output(
+    hosted: HostedSafetyNode, board: BoardEmulator, ros_client: RosClient
+) -> None:
     traffic = Traffic(ros_client)
     ros_client.spin_until(traffic.moving, TIMEOUT)
     pressed_at = board.press_button()
@@ -168,7 +133,7 @@ def test_node_button_zeroes_output(hosted: HostedNode, board: BoardEmulator, ros
 
 
 def test_node_release_alone_stays_zero(
-    hosted: HostedNode, board: BoardEmulator, ros_client: RosClient
+    hosted: HostedSafetyNode, board: BoardEmulator, ros_client: RosClient
 ) -> None:
     traffic = Traffic(ros_client)
     ros_client.spin_until(traffic.moving, TIMEOUT)
@@ -184,7 +149,7 @@ def test_node_release_alone_stays_zero(
 
 
 def test_node_reset_then_fresh_command_moves(
-    hosted: HostedNode, board: BoardEmulator, ros_client: RosClient
+    hosted: HostedSafetyNode, board: BoardEmulator, ros_client: RosClient
 ) -> None:
     traffic = Traffic(ros_client)
     ros_client.spin_until(traffic.moving, TIMEOUT)
@@ -202,7 +167,7 @@ def test_node_reset_then_fresh_command_moves(
 
 
 def test_node_pty_closed_faults_then_reconnects(
-    hosted: HostedNode, board: BoardEmulator, ros_client: RosClient
+    hosted: HostedSafetyNode, board: BoardEmulator, ros_client: RosClient
 ) -> None:
     traffic = Traffic(ros_client)
     ros_client.spin_until(traffic.moving, TIMEOUT)

@@ -6,17 +6,12 @@ emulator on a real pty.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.parameter import Parameter
-from ros_harness import wait_until
+from ros_harness import HostedSafetyNode, wait_until
 
 from nc_safety.core.errors import ConfigError
 from nc_safety.core.justification import Reason, combine
@@ -26,7 +21,6 @@ from nc_safety.estop.emulator import BoardEmulator
 from nc_safety.estop.errors import EstopError
 from nc_safety.estop.protocol import StopCause, TripReason
 from nc_safety.ros.estop_bridge import parse_parameters
-from nc_safety.ros.node import SafetyNode
 
 TIMEOUT = 10.0
 DEFAULTS: dict[str, Any] = {
@@ -45,39 +39,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class Hosted:
-    def __init__(self, domain: int, parameters: dict[str, Any]) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        overrides = [Parameter(name, value=value) for name, value in parameters.items()]
-        try:
-            self.node = SafetyNode(context=self.context, parameter_overrides=overrides)
-        except Exception:
-            rclpy.shutdown(context=self.context)
-            raise
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.02)
-
-    @property
-    def estop(self) -> Any:
-        return self.node.extension("estop")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-        self.node.shutdown("test finished")
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
 @pytest.fixture
 def board(tmp_path: Path) -> Iterator[BoardEmulator]:
     with BoardEmulator(BoardConfig(watchdog_s=0.1), link_path=tmp_path / "bridge-board") as emulator:
@@ -85,8 +46,8 @@ def board(tmp_path: Path) -> Iterator[BoardEmulator]:
 
 
 @pytest.fixture
-def hosted(ros_domain: int, board: BoardEmulator) -> Iterator[Hosted]:
-    node = Hosted(
+def hosted(ros_domain: int, board: BoardEmulator) -> Iterator[HostedSafetyNode]:
+    node = HostedSafetyNode(
         ros_domain,
         {"estop.enabled": True, "estop.port": board.port, "estop.reset_on_startup": True},
     )
@@ -127,16 +88,16 @@ def test_parse_lists_link_problems() -> None:
 
 def test_node_refuses_missing_port(ros_domain: int) -> None:
     with pytest.raises(ConfigError, match=r"invalid estop parameters.*port is empty"):
-        Hosted(ros_domain, {"estop.enabled": True})
+        HostedSafetyNode(ros_domain, {"estop.enabled": True})
 
 
-def test_parameters_have_bounds(hosted: Hosted) -> None:
+def test_parameters_have_bounds(hosted: HostedSafetyNode) -> None:
     descriptor = hosted.node.describe_parameter("estop.heartbeat_rate")
     assert descriptor.floating_point_range[0].to_value == 1000.0
     assert descriptor.read_only
 
 
-def test_non_finite_decision_trips_board(hosted: Hosted, board: BoardEmulator) -> None:
+def test_non_finite_decision_trips_board(hosted: HostedSafetyNode, board: BoardEmulator) -> None:
     hosted.estop.on_decision(decision_with("motion.non_finite", Verdict.FAULT))
     status = board.wait_for(lambda s: s.relay_open, TIMEOUT)
     assert status.cause is StopCause.TRIP
@@ -146,26 +107,26 @@ def test_non_finite_decision_trips_board(hosted: Hosted, board: BoardEmulator) -
     assert "motion.non_finite" in hold.reason.message
 
 
-def test_estop_reason_never_trips(hosted: Hosted, board: BoardEmulator) -> None:
+def test_estop_reason_never_trips(hosted: HostedSafetyNode, board: BoardEmulator) -> None:
     hosted.estop.on_decision(decision_with("estop.link_lost", Verdict.FAULT))
     hosted.estop.on_decision(decision_with("motion.limit.linear_x", Verdict.REFUSE))
     assert hosted.estop.link.snapshot().trip_reason is None
     assert not board.status().relay_open
 
 
-def test_reset_refused_while_pressed(hosted: Hosted, board: BoardEmulator) -> None:
+def test_reset_refused_while_pressed(hosted: HostedSafetyNode, board: BoardEmulator) -> None:
     board.press_button()
     wait_until(lambda: "estop.button" in hosted.estop.active_rule_ids(), TIMEOUT)
     with pytest.raises(EstopError, match="the e-stop button is still pressed; release it first"):
         hosted.estop.reset("operator-1")
 
 
-def test_reset_refused_without_operator(hosted: Hosted) -> None:
+def test_reset_refused_without_operator(hosted: HostedSafetyNode) -> None:
     with pytest.raises(EstopError, match="the operator id is empty"):
         hosted.estop.reset(" ")
 
 
-def test_state_reports_board(hosted: Hosted) -> None:
+def test_state_reports_board(hosted: HostedSafetyNode) -> None:
     state = hosted.estop.state()
     assert state["link"] == "up"
     assert state["relay_open"] is False
@@ -173,7 +134,7 @@ def test_state_reports_board(hosted: Hosted) -> None:
     assert state["last_reset"]["operator_id"] == "startup"
 
 
-def test_diagnostics_error_when_link_lost(hosted: Hosted, board: BoardEmulator) -> None:
+def test_diagnostics_error_when_link_lost(hosted: HostedSafetyNode, board: BoardEmulator) -> None:
     board.close_port()
     wait_until(lambda: not hosted.estop.link.snapshot().up, TIMEOUT)
     status = hosted.estop.diagnostics()[0]
@@ -182,7 +143,7 @@ def test_diagnostics_error_when_link_lost(hosted: Hosted, board: BoardEmulator) 
 
 
 def test_shutdown_trips_board(ros_domain: int, board: BoardEmulator) -> None:
-    node = Hosted(
+    node = HostedSafetyNode(
         ros_domain, {"estop.enabled": True, "estop.port": board.port, "estop.reset_on_startup": True}
     )
     try:
