@@ -134,12 +134,7 @@ class SafetyNode(Node):
         except ConfigError as error:
             problems += list(error.problems)
         if problems:
-            extension_prefixes = tuple(f"{name}." for name in EXTENSIONS)
-            problems += [
-                f"{name}: unknown parameter (not declared by the node or an enabled extension)"
-                for name in undeclared_overrides(self)
-                if not name.startswith(extension_prefixes)
-            ]
+            problems += self._unknown_parameters(skip=tuple(EXTENSIONS))
             raise ConfigError(problems, source=f"configuration of node {self.get_fully_qualified_name()}")
         self.config: MotionConfig = config
         self._flat = flat
@@ -157,20 +152,26 @@ class SafetyNode(Node):
         self._create_interfaces()
         self._load_extensions()
         # Settings of disabled extensions may stay in a shared file; anything else unknown is a typo.
-        disabled = tuple(f"{name}." for name in EXTENSIONS if name not in self._extensions)
-        unknown = [name for name in undeclared_overrides(self) if not name.startswith(disabled)]
+        unknown = self._unknown_parameters(
+            skip=tuple(name for name in EXTENSIONS if name not in self._extensions)
+        )
         if unknown:
-            raise ConfigError(
-                [
-                    f"{name}: unknown parameter (not declared by the node or an enabled extension)"
-                    for name in unknown
-                ],
-                source=f"configuration of node {self.get_fully_qualified_name()}",
-            )
+            # The extensions already run threads (the e-stop link): stop them before failing.
+            self.shutdown("configuration error")
+            raise ConfigError(unknown, source=f"configuration of node {self.get_fully_qualified_name()}")
         self._log_configuration()
         self._publish_state()
 
     # Set-up -------------------------------------------------------------------------------
+
+    def _unknown_parameters(self, skip: tuple[str, ...]) -> list[str]:
+        """Problems for given parameters nothing declared, except those of the `skip` extensions."""
+        prefixes = tuple(f"{name}." for name in skip)
+        return [
+            f"{name}: unknown parameter (not declared by the node or an enabled extension)"
+            for name in undeclared_overrides(self)
+            if not name.startswith(prefixes)
+        ]
 
     def _load_zones(self) -> tuple[tuple[Zone, ...], str]:
         """Read the restricted zones file named by `zones.file`; empty disables zones."""
