@@ -120,28 +120,77 @@ def clearance_along_path(footprint: Footprint, x: FloatArray, y: FloatArray, pos
     return footprint.signed_clearance(local_x, local_y)
 
 
-def clearance_terms_along_path(
-    footprint: Footprint, x: FloatArray, y: FloatArray, poses: PathPoses
-) -> tuple[FloatArray, FloatArray]:
-    """Squared outside distance and inside depth of every point at every pose, shape (poses, points).
+@dataclass(frozen=True, slots=True)
+class PathFrames:
+    """Maps from the base frame at rest into the footprint frame at each pose along a path.
 
-    The signed clearance is sqrt(outside_squared) + inside; keeping the terms apart spares a
-    square root per element, since thresholds compare against the square and a minimum
-    over poses needs only one root per point.
+    `transform` has shape (2 * poses, 3). Applied to a homogeneous point (x, y, 1), row i
+    gives the point's x offset from the footprint centre at pose i and row poses + i its
+    y offset. `half_sizes` has shape (2 * poses, 1): half the footprint length in the
+    first `poses` rows and half its width in the others.
     """
-    dx = x[None, :] - poses.x[:, None]
-    dy = y[None, :] - poses.y[:, None]
-    if poses.cos_yaw is not None and poses.sin_yaw is not None:
-        cos_y = poses.cos_yaw[:, None]
-        sin_y = poses.sin_yaw[:, None]
-        dx, dy = cos_y * dx + sin_y * dy, -sin_y * dx + cos_y * dy
-    gap_x = np.maximum(footprint.min_x - dx, dx - footprint.max_x)
-    gap_y = np.maximum(footprint.min_y - dy, dy - footprint.max_y)
-    out_x = np.maximum(gap_x, 0.0)
-    out_y = np.maximum(gap_y, 0.0)
-    outside_squared: FloatArray = out_x * out_x + out_y * out_y
-    inside: FloatArray = np.minimum(np.maximum(gap_x, gap_y), 0.0)
-    return outside_squared, inside
+
+    transform: FloatArray
+    half_sizes: FloatArray
+
+    @property
+    def count(self) -> int:
+        return int(self.transform.shape[0] // 2)
+
+
+def path_frames(footprint: Footprint, poses: PathPoses) -> PathFrames:
+    """Build the maps of every point into the footprint frame at each of `poses`."""
+    count = poses.x.shape[0]
+    center_x = (footprint.min_x + footprint.max_x) / 2.0
+    center_y = (footprint.min_y + footprint.max_y) / 2.0
+    # Per pose, local_x = cos * (x - px) + sin * (y - py) = cos * x + sin * y - offset_x.
+    transform = np.empty((2 * count, 3))
+    if poses.cos_yaw is None or poses.sin_yaw is None:
+        transform[:count, 0] = 1.0
+        transform[:count, 1] = 0.0
+        transform[:count, 2] = -center_x - poses.x
+        transform[count:, 0] = 0.0
+        transform[count:, 1] = 1.0
+        transform[count:, 2] = -center_y - poses.y
+    else:
+        cos_y, sin_y = poses.cos_yaw, poses.sin_yaw
+        transform[:count, 0] = cos_y
+        transform[:count, 1] = sin_y
+        transform[:count, 2] = -center_x - (cos_y * poses.x + sin_y * poses.y)
+        transform[count:, 0] = -sin_y
+        transform[count:, 1] = cos_y
+        transform[count:, 2] = -center_y - (cos_y * poses.y - sin_y * poses.x)
+    half_sizes = np.empty((2 * count, 1))
+    half_sizes[:count] = (footprint.max_x - footprint.min_x) / 2.0
+    half_sizes[count:] = (footprint.max_y - footprint.min_y) / 2.0
+    return PathFrames(transform, half_sizes)
+
+
+def clearance_terms_along_path(frames: PathFrames, points: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Measure homogeneous points, shape (N, 3), against the footprint at every pose of a path.
+
+    Returns the squared outside distance of every point at every pose, shape (poses, N),
+    and each point's smallest signed clearance over all poses, shape (N,), negative for a
+    point inside the footprint at some pose.
+    """
+    count = frames.count
+    # One matrix product maps every point into every pose frame.
+    gaps = frames.transform @ points.T
+    # Distance beyond each half side of the rectangle, negative inside that side.
+    np.abs(gaps, out=gaps)
+    np.subtract(gaps, frames.half_sizes, out=gaps)
+    outside = np.maximum(gaps, 0.0)
+    np.multiply(outside, outside, out=outside)
+    outside_squared: FloatArray = outside[:count] + outside[count:]
+    smallest: FloatArray = np.minimum.reduce(outside_squared, axis=0)
+    # The outside term is 0 only where a point is on or inside the footprint, so only those
+    # few points need the inside depth, max(gap_x, gap_y), at its deepest over the poses.
+    touched = np.flatnonzero(smallest == 0.0)
+    np.sqrt(smallest, out=smallest)
+    if touched.shape[0] > 0:
+        depth = np.minimum.reduce(np.maximum(gaps[:count, touched], gaps[count:, touched]), axis=0)
+        smallest[touched] = np.minimum(depth, 0.0)
+    return outside_squared, smallest
 
 
 def transform_pose(origin: Pose2D, x: float, y: float, yaw: float) -> Pose2D:

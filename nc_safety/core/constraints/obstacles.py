@@ -23,7 +23,9 @@ import numpy as np
 from nc_safety.core.constraints import Outcome, make_reason
 from nc_safety.core.geometry import (
     Footprint,
+    PathFrames,
     clearance_terms_along_path,
+    path_frames,
     path_poses,
     pose_after,
     sample_times,
@@ -35,6 +37,9 @@ from nc_safety.core.verdict import Verdict
 
 # Clearance must drop by more than this along the path to count as approach, in metres.
 _APPROACH_EPSILON = 1e-6
+# Distinct twists whose sampled paths are kept. A guard checks the command and its ramped
+# output, so a few entries cover a steady command. The cache is emptied when full.
+_PATH_CACHE_SIZE = 8
 # Added to the distance bound that skips far points, in metres, so that rounding in the
 # computed clearances (about 1e-15 m) cannot move a point across the bound.
 _PRUNE_TOLERANCE = 1e-9
@@ -60,6 +65,23 @@ _FREE = PathCheck(1.0, math.inf, False, False)
 
 
 @dataclass(frozen=True, slots=True)
+class _PathSamples:
+    """The sampled braking path of one twist."""
+
+    alpha: float
+    """Stopping time at the full twist, seconds."""
+    horizon: float
+    """Path time to a stop, seconds."""
+    sweep_rate: float
+    """Farthest any footprint point travels per second of path time, metres."""
+    slack: float
+    """Half the farthest a footprint point travels between two samples, metres."""
+    times: FloatArray
+    frames: PathFrames
+    """Maps into the footprint frame at every sample after the first, the pose at rest."""
+
+
+@dataclass(frozen=True, slots=True)
 class ObstaclePoints:
     """Obstacle points prepared once per scan for many path checks.
 
@@ -73,6 +95,10 @@ class ObstaclePoints:
     """x^2 + y^2, square metres."""
     rest_clearance: FloatArray
     """Signed clearance to the footprint at the base origin, metres, ascending."""
+    homogeneous: FloatArray
+    """Rows (x, y, 1), shape (N, 3), for mapping the points into the pose frames."""
+    approach_threshold: FloatArray
+    """rest_clearance - _APPROACH_EPSILON: a point counts as approached below it, metres."""
 
     @property
     def count(self) -> int:
@@ -99,6 +125,7 @@ class ObstacleChecker:
         self.radius = self.footprint.circumradius
         self.reaction = robot.reaction_time + output_period
         self._widest_zone = max(config.stop_distance, config.slowdown_distance, config.margin)
+        self._paths: dict[tuple[float, float, float], _PathSamples] = {}
 
     def prepare(self, points: FloatArray) -> ObstaclePoints:
         """Sort points of shape (N, 2), base frame, by their clearance to the footprint at rest."""
@@ -106,17 +133,31 @@ class ObstacleChecker:
         order = np.argsort(rest, kind="stable")
         x = np.ascontiguousarray(points[order, 0])
         y = np.ascontiguousarray(points[order, 1])
-        return ObstaclePoints(x, y, x * x + y * y, rest[order])
+        homogeneous = np.ones((x.shape[0], 3))
+        homogeneous[:, 0] = x
+        homogeneous[:, 1] = y
+        rest = rest[order]
+        return ObstaclePoints(x, y, x * x + y * y, rest, homogeneous, rest - _APPROACH_EPSILON)
 
-    def check(self, twist: Twist, points: FloatArray | ObstaclePoints) -> PathCheck:
-        prepared = points if isinstance(points, ObstaclePoints) else self.prepare(points)
-        vx, vy, wz = twist.linear_x, twist.linear_y, twist.angular_z
-        speed = math.hypot(vx, vy)
-        # Below a yaw rate of 1e-9 rad/s the path is straight (see path_poses), so without
-        # a linear speed every sampled pose is the pose at rest and nothing is approached.
-        if (speed == 0.0 and abs(wz) < 1e-9) or prepared.count == 0:
-            return _FREE
+    def _path_samples(self, vx: float, vy: float, wz: float) -> _PathSamples:
+        """Return the sampled braking path of a twist, computed once per distinct twist.
+
+        A guard checks the same twist many times in a row, because commands arrive at a lower
+        rate than decisions are made and a steady command keeps its target. The path depends
+        only on the twist and on this checker's fixed configuration.
+        """
+        key = (vx, vy, wz)
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= _PATH_CACHE_SIZE:
+                self._paths.clear()
+            path = self._sample_path(vx, vy, wz)
+            self._paths[key] = path
+        return path
+
+    def _sample_path(self, vx: float, vy: float, wz: float) -> _PathSamples:
         config = self.config
+        speed = math.hypot(vx, vy)
         alpha = max(speed / self.robot.max_decel_linear, abs(wz) / self.robot.max_decel_angular)
         horizon = self.reaction + alpha / 2.0
         # Distance any footprint point can travel per second of path time.
@@ -127,26 +168,37 @@ class ObstacleChecker:
         # Between two samples a footprint point moves at most this far, so thresholds are
         # widened by half of it to stay conservative.
         slack = sweep_rate * (horizon / (count - 1)) / 2.0
-
-        x, y, at_rest = self._points_near_path(prepared, vx, vy, wz, horizon, sweep_rate, slack)
-        if x.shape[0] == 0:
-            return _FREE
         times = sample_times(horizon, count)
         # The first sample is the pose at rest, whose clearance is already known.
-        outside_squared, inside = clearance_terms_along_path(
-            self.footprint, x, y, path_poses(vx, vy, wz, times[1:])
+        frames = path_frames(self.footprint, path_poses(vx, vy, wz, times[1:]))
+        return _PathSamples(alpha, horizon, sweep_rate, slack, times, frames)
+
+    def check(self, twist: Twist, points: FloatArray | ObstaclePoints) -> PathCheck:
+        prepared = points if isinstance(points, ObstaclePoints) else self.prepare(points)
+        vx, vy, wz = twist.linear_x, twist.linear_y, twist.angular_z
+        # Below a yaw rate of 1e-9 rad/s the path is straight (see path_poses), so without
+        # a linear speed every sampled pose is the pose at rest and nothing is approached.
+        if (vx == 0.0 and vy == 0.0 and abs(wz) < 1e-9) or prepared.count == 0:
+            return _FREE
+        config = self.config
+        path = self._path_samples(vx, vy, wz)
+        slack = path.slack
+
+        points_h, at_rest, approach_threshold = self._points_near_path(
+            prepared, vx, vy, wz, path.horizon, path.sweep_rate, slack
         )
-        # At a pose inside the footprint the outside term is 0 and the inside depth negative,
-        # elsewhere the depth is 0: a point ever inside has its deepest depth as minimum.
-        deepest = inside.min(axis=0)
-        moving_min = np.where(deepest < 0.0, deepest, np.sqrt(outside_squared.min(axis=0)))
+        if points_h.shape[0] == 0:
+            return _FREE
+        outside_squared, moving_min = clearance_terms_along_path(path.frames, points_h)
         # A point counts when the path brings the footprint closer to it at some pose; a
         # rotating footprint can first turn away from a point and then sweep into it.
-        approaching = moving_min < at_rest - _APPROACH_EPSILON
-        if not approaching.any():
+        approaching = moving_min < approach_threshold
+        first_approached = int(approaching.argmax())
+        if not approaching[first_approached]:
             return _FREE
-        # "Any clearance <= threshold" is tested as "smallest clearance <= threshold".
-        rest_min = float(at_rest[approaching].min())
+        # "Any clearance <= threshold" is tested as "smallest clearance <= threshold". The
+        # clearances at rest ascend, so the first approached point has the smallest.
+        rest_min = float(at_rest[first_approached])
         path_min = float(moving_min[approaching].min())
         min_clearance = min(rest_min, path_min)
         # The pose at rest is exact, so only the sampled poses get the sampling slack; a
@@ -156,14 +208,14 @@ class ObstacleChecker:
         hit_distance = config.margin + slack
         scale = 1.0
         if rest_min <= config.margin:
-            scale = stop_factor(self.reaction, alpha, 0.0)
+            scale = stop_factor(self.reaction, path.alpha, 0.0)
         elif path_min <= hit_distance:
             # A clearance <= hit_distance (>= 0) is an outside distance within it, or a pose
             # inside the footprint, whose outside term is 0.
             hits = (outside_squared[:, approaching] <= hit_distance * hit_distance).any(axis=1)
             # The last sample before the hit is the farthest the path is known to be free.
             first = int(np.argmax(hits)) + 1
-            scale = stop_factor(self.reaction, alpha, float(times[first - 1]))
+            scale = stop_factor(self.reaction, path.alpha, float(path.times[first - 1]))
         if min_clearance > self._widest_zone + slack:
             min_clearance = math.inf
         return PathCheck(scale, min_clearance, stop, slowdown)
@@ -178,38 +230,41 @@ class ObstacleChecker:
         sweep_rate: float,
         slack: float,
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Points (x, y, clearance at rest) that the path could bring within the widest zone.
+        """Select the points that the path could bring within the widest zone.
 
-        A point whose clearance stays above the widest zone (plus slack) at every pose
-        changes no outcome, so skipping it changes no decision. Three bounds, each a lower
-        bound of the clearance along the whole path, skip such points: the clearance at rest
-        minus the farthest any footprint point travels, the clearance to the box that
-        bounds a straight sweep, and the distance to the circle the origin follows on an
-        arc minus the circumradius. The result contains every point within the reach and
-        the corridor that comes within the widest zone, so the clearance check sees the
-        same points that matter as with the reach and corridor filters alone.
+        Returns their homogeneous rows (x, y, 1), clearances at rest (ascending) and approach
+        thresholds. A point whose clearance stays above the widest zone (plus slack) at every pose and
+        at rest changes no outcome: it moves no threshold, and a smallest clearance above
+        the widest zone is reported as inf. The clearance at rest minus the farthest any
+        footprint point travels bounds the clearance along the path from below, so the
+        points within `widest` plus that travel at rest are a sorted prefix that contains
+        every point that matters.
         """
         config = self.config
         widest = self._widest_zone + slack
         travel = sweep_rate * horizon
-        candidates = int(
-            np.searchsorted(prepared.rest_clearance, widest + travel + _PRUNE_TOLERANCE, "right")
-        )
-        x, y = prepared.x[:candidates], prepared.y[:candidates]
+        candidates = int(prepared.rest_clearance.searchsorted(widest + travel + _PRUNE_TOLERANCE, "right"))
+        points_h = prepared.homogeneous[:candidates]
         at_rest = prepared.rest_clearance[:candidates]
+        approach_threshold = prepared.approach_threshold[:candidates]
         if candidates == 0:
-            return x, y, at_rest
-        keep = self._path_clearance_bound(x, y, vx, vy, wz, horizon) <= widest + _PRUNE_TOLERANCE
+            return points_h, at_rest, approach_threshold
         # A point within `widest` of the footprint at some pose lies within circumradius
         # plus `widest` of the origin's path, so it passes the reach and corridor filters
         # whenever `widest` is below their zone width (slowdown distance plus path
-        # resolution). Otherwise the filters run as they are.
+        # resolution). Otherwise the path clearance bound and the filters run as they are.
         width = self.radius + config.slowdown_distance + config.path_resolution
         if widest + _PRUNE_TOLERANCE >= config.slowdown_distance + config.path_resolution:
+            x, y = prepared.x[:candidates], prepared.y[:candidates]
+            keep = self._path_clearance_bound(x, y, vx, vy, wz, horizon) <= widest + _PRUNE_TOLERANCE
             reach = width + travel
             keep &= prepared.squared_norm[:candidates] <= reach * reach
             keep &= self._in_corridor(x, y, vx, vy, wz, width)
-        return x[keep], y[keep], at_rest[keep]
+            return points_h[keep], at_rest[keep], approach_threshold[keep]
+        # Without the filters every candidate goes to the clearance check. For the few
+        # hundred candidates of a laser scan, the path clearance bound costs more time than
+        # it saves (measured with bench/core_latency.py).
+        return points_h, at_rest, approach_threshold
 
     def _path_clearance_bound(
         self, x: FloatArray, y: FloatArray, vx: float, vy: float, wz: float, horizon: float
