@@ -1,7 +1,7 @@
 """Footprint geometry: predicted paths, clearance of points along them, polygons.
 
 The footprint is a rectangle in the base frame. A path is the motion under a constant
-twist; scaling the twist keeps the same curve, so a path computed at the commanded speed
+twist. Scaling the twist keeps the same curve, so a path computed at the commanded speed
 also describes every slower version of the command.
 """
 
@@ -111,7 +111,7 @@ def clearance_along_path(footprint: Footprint, x: FloatArray, y: FloatArray, pos
     dy = y[None, :] - poses.y[:, None]
     if poses.cos_yaw is None or poses.sin_yaw is None:
         # With yaw 0 the rotation is the identity: cos * dx + sin * dy equals dx, up to the
-        # sign of a zero, which no clearance comparison sees.
+        # sign of a zero, which no clearance comparison depends on.
         return footprint.signed_clearance(dx, dy)
     cos_y = poses.cos_yaw[:, None]
     sin_y = poses.sin_yaw[:, None]
@@ -231,7 +231,7 @@ def segments_intersect(
 
 
 def polygons_overlap(first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]) -> bool:
-    """Whether two simple polygons share any area or boundary crossing."""
+    """Return whether two simple polygons share any area or cross at their boundaries."""
     if any(point_in_polygon(x, y, second) for x, y in first):
         return True
     if any(point_in_polygon(x, y, first) for x, y in second):

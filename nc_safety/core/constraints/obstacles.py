@@ -47,7 +47,7 @@ _PRUNE_TOLERANCE = 1e-9
 
 @dataclass(frozen=True, slots=True)
 class PathCheck:
-    """What following one twist would do near the obstacles."""
+    """Outcome of following one twist near the obstacles."""
 
     scale: float
     """Largest factor of the twist that can still stop with the margin kept."""
@@ -190,7 +190,7 @@ class ObstacleChecker:
         if points_h.shape[0] == 0:
             return _FREE
         outside_squared, moving_min = clearance_terms_along_path(path.frames, points_h)
-        # A point counts when the path brings the footprint closer to it at some pose; a
+        # A point counts when the path brings the footprint closer to it at some pose. A
         # rotating footprint can first turn away from a point and then sweep into it.
         approaching = moving_min < approach_threshold
         first_approached = int(approaching.argmax())
@@ -201,7 +201,7 @@ class ObstacleChecker:
         rest_min = float(at_rest[first_approached])
         path_min = float(moving_min[approaching].min())
         min_clearance = min(rest_min, path_min)
-        # The pose at rest is exact, so only the sampled poses get the sampling slack; a
+        # The pose at rest is exact, so only the sampled poses get the sampling slack. A
         # slack at rest would stop a robot turning in place beside furniture it clears.
         stop = rest_min <= config.stop_distance
         slowdown = min_clearance <= config.slowdown_distance + slack
