@@ -4,7 +4,8 @@ The thread opens the port with pyserial, sends HELLO, then sends a HEARTBEAT at 
 rate and reads STATUS frames. Because the thread does not depend on the ROS executor, a
 busy executor cannot starve the board's watchdog. A stalled executor is still caught: when
 `executor_timeout_s` is set and `feed_executor()` is not called within it, the link trips
-the board.
+the board. The check starts with the first `feed_executor()` call, so a slow start-up of
+the node before its executor spins is not taken for a stall.
 
 The link is lost when no valid STATUS arrives within `status_timeout_s` or the port
 raises an error or disappears. The thread then closes the port and keeps trying to reopen
@@ -182,7 +183,8 @@ class EstopLink:
         self._lost_reason = ""
         self._ever_up = False
         self._trip_reason: TripReason | None = None
-        self._executor_fed = time.monotonic()
+        self._executor_fed: float | None = None
+        """Last proof that the executor runs; None until the first feed arms the check."""
         self._heartbeats_sent = 0
         self._statuses_received = 0
         self._status_gaps = 0
@@ -273,7 +275,8 @@ class EstopLink:
                     f"{' (' + self._lost_reason + ')' if self._lost_reason else ''}; restore the link first"
                 )
             self._trip_reason = None
-            self._executor_fed = time.monotonic()
+            if self._executor_fed is not None:
+                self._executor_fed = time.monotonic()
             if not (self._write(Heartbeat(HostState.RUN)) and self._write(ResetRequest())):
                 raise EstopError(f"writing the reset request to {self.config.port} failed; retry")
         self._emit()
@@ -383,10 +386,11 @@ class EstopLink:
     def _send_heartbeat(self, now: float) -> None:
         with self._lock:
             timeout = self.config.executor_timeout_s
-            if timeout > 0 and self._trip_reason is None and now - self._executor_fed > timeout:
+            fed = self._executor_fed
+            if timeout > 0 and self._trip_reason is None and fed is not None and now - fed > timeout:
                 _LOG.error(
                     "ROS executor silent for %.2f s (limit %.2f s); tripping the e-stop board",
-                    now - self._executor_fed,
+                    now - fed,
                     timeout,
                 )
                 self._trip_reason = TripReason.EXECUTOR_STALLED

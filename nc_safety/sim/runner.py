@@ -254,6 +254,14 @@ class ScenarioRun:
                 "the e-stop relay to close (the node must reset the board at start-up)",
             )
 
+    def _node_log_tail(self, lines: int = 25) -> str:
+        """The end of the safety node's log, for errors that the node's state explains."""
+        path = self.safety_node.log_path if self.safety_node is not None else None
+        if path is None or not path.is_file():
+            return ""
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        return f"; last lines of {path}:\n" + "\n".join(tail)
+
     def _wait(self, predicate: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.options.startup_timeout
         while not predicate():
@@ -265,7 +273,9 @@ class ScenarioRun:
                 )
             if time.monotonic() > deadline:
                 raise SimError(
-                    f"timed out after {self.options.startup_timeout:.0f} s waiting for {what}", source="run"
+                    f"timed out after {self.options.startup_timeout:.0f} s waiting for {what}"
+                    + self._node_log_tail(),
+                    source="run",
                 )
             time.sleep(0.05)
 

@@ -197,6 +197,16 @@ def test_stalled_executor_trips_board(emulator: BoardEmulator, make_link: LinkFa
     assert link.snapshot().trip_reason is TripReason.EXECUTOR_STALLED
 
 
+def test_executor_check_starts_with_first_feed(emulator: BoardEmulator, make_link: LinkFactory) -> None:
+    """A node that takes long to start spinning is not taken for a stalled executor."""
+    link, _ = make_link(executor_timeout_s=0.3)
+    wait_up(link)
+    reset_and_close(link, emulator)
+    time.sleep(0.6)  # twice the executor timeout, with no feed yet
+    assert not emulator.status().relay_open
+    assert link.snapshot().trip_reason is None
+
+
 def test_second_host_cannot_open_port(emulator: BoardEmulator, make_link: LinkFactory) -> None:
     first, _ = make_link()
     wait_up(first)
