@@ -60,6 +60,8 @@ def ros_environment(domain_id: int) -> dict[str, str]:
             "FASTDDS_DEFAULT_PROFILES_FILE": str(DDS_PROFILE),
             "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
             "PYTHONUNBUFFERED": "1",
+            # rcutils buffers its log stream when stdout is a file; tests read the log live.
+            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
         }
     )
     return env
@@ -330,7 +332,7 @@ class SafetyProbe:
 class HostedSafetyNode:
     """The safety node in this test's process, in its own context, spun by a thread.
 
-    Tests that must call into the node (for example an extension's reset) use this; tests
+    Tests that must call into the node (for example an extension's reset) use this. Tests
     of the node as a user meets it start it as a separate process with NodeProcess.
     """
 

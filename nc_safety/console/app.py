@@ -36,7 +36,7 @@ from nc_safety.core.overrides.request import RESET_TARGETS
 
 CLOCK_TOLERANCE_S = 1.0
 """E-stop statuses stamped this much before the console started still count as responses,
-so a node whose clock lags the console's a little is still answered, in seconds."""
+so the console still shows the response of a node whose clock lags a little, in seconds."""
 
 # teleop_twist_keyboard's layout: (linear x direction, angular z direction) per key.
 MOVE_KEYS: dict[str, tuple[int, int]] = {

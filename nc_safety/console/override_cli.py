@@ -356,13 +356,13 @@ def run_estop(args: argparse.Namespace) -> int:
         if not link.wait_connected(args.timeout):
             return report(None, as_json=args.json, timeout=args.timeout)
         # The status topic keeps its history for late joiners, so earlier confirmations
-        # arrive first; only a record newer than all of them is the response to this request. Both
-        # times are the node's clock, so clock skew between hosts does not matter.
+        # arrive first. Only a record newer than all of them is the response to this request.
+        # Both times are the node's clock, so clock skew between hosts does not matter.
         newest = link.newest_estop_time(ESTOP_HISTORY_QUIET_S, max(0.0, deadline - time.monotonic()))
         record = None
         while record is None and time.monotonic() < deadline:
             # Repeating a stop request is harmless. The override bridge confirms an e-stop
-            # that is already engaged at most once per second, so repeats get an answer.
+            # that is already engaged at most once per second, so a repeated request gets a response.
             link.engage_estop()
             record = link.wait_response(
                 lambda item: (

@@ -39,7 +39,7 @@ class Evidence:
     """One measured fact behind a reason: a value, the limit it broke, and where it came from."""
 
     quantity: str
-    """What was measured, for example `linear.x`, `clearance`, `scan age`."""
+    """Name of the measured quantity, for example `linear.x`, `clearance`, `scan age`."""
     value: float | str | bool | None
     unit: str = ""
     limit: float | str | None = None
@@ -66,7 +66,7 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why one rule fired, what it predicts and what would make the request acceptable."""
+    """One rule that fired: its evidence, the predicted consequence and the remedy."""
 
     rule_id: str
     """Dotted, stable id such as `motion.obstacle.braking`; overrides and the audit use it."""
@@ -81,7 +81,7 @@ class Reason:
     """Predicted consequence of executing the request as asked."""
     refutable_by: RefutableBy = RefutableBy.NONE
     remedy: str = ""
-    """What would make the request acceptable."""
+    """Change that would make the request acceptable."""
     remedy_values: Mapping[str, float] = field(default_factory=dict)
     """Machine-readable remedy, for example `{"max_linear_x": 0.12}` in m/s."""
     step: int | None = None
@@ -167,7 +167,7 @@ class Decision:
     overridden: tuple[Reason, ...] = ()
     """Reasons that fired but were waived by an override in `overrides`."""
     output: Mapping[str, JsonValue] = field(default_factory=dict)
-    """What was forwarded, for example the clamped twist."""
+    """Command that was forwarded, for example the clamped twist."""
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

@@ -301,7 +301,7 @@ class MotionGuard:
         return self._finish(now, wall_time, command, output, kept, waived, notes)
 
     def _command_twist(self, command: _Command | None, now: float, outcomes: list[Outcome]) -> Twist | None:
-        """The finite, current twist to work on, or None (with an outcome explaining why)."""
+        """Return the finite, current twist to work on, or None with an outcome that explains why."""
         timeout = self.config.command.timeout
         if command is None:
             outcomes.append(_silent_outcome(None, timeout))

@@ -77,7 +77,7 @@ class OutputConfig(_Section):
 
 class LimitsConfig(_Section):
     mode: Literal["clamp", "refuse"] = Field(
-        "clamp", description="Over-limit commands are clamped (modify) or refused (stop)."
+        "clamp", description="Over-limit commands are clamped (modify) or rejected (stop)."
     )
     max_linear_x: float = Field(
         0.22, gt=0.0, le=20.0, description="Forward speed limit.", json_schema_extra=_unit("m/s")
@@ -505,7 +505,7 @@ def _field_specs(prefix: str, model: type[_Section]) -> Iterator[ParameterSpec]:
 
 
 def parameter_specs(scan_sources: tuple[str, ...] = ("scan",)) -> list[ParameterSpec]:
-    """Every flat parameter of the motion configuration, scan sources included."""
+    """Return every flat parameter of the motion configuration, scan sources included."""
     specs: list[ParameterSpec] = []
     for prefix, model in SECTION_PREFIXES.items():
         specs.extend(_field_specs(prefix, model))

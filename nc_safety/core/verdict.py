@@ -13,7 +13,7 @@ class Verdict(str, Enum):
     MODIFY = "modify"
     """Made safe (clamped, slowed), then forwarded."""
     DEFER = "defer"
-    """Not now: timing or priority. Not forwarded; the remedy says when it could run."""
+    """Not now: timing or priority. Not forwarded, and the remedy states when it could run."""
     UNABLE = "unable"
     """Cannot: no skill, no capacity or infeasible. Not forwarded."""
     UNAUTHORIZED = "unauthorized"
@@ -38,7 +38,7 @@ _RANK = {verdict: index for index, verdict in enumerate(Verdict)}
 
 
 class ReasonKind(str, Enum):
-    """Why a rule fired."""
+    """Category of the reason a rule fired."""
 
     SAFETY = "safety"
     NORMATIVE = "normative"
@@ -50,7 +50,7 @@ class ReasonKind(str, Enum):
 
 
 class Severity(str, Enum):
-    """How serious the predicted consequence is; reasons are listed most severe first."""
+    """Seriousness of the predicted consequence. Reasons are listed most severe first."""
 
     INFO = "info"
     LOW = "low"
@@ -67,7 +67,7 @@ _SEVERITY_RANK = {severity: index for index, severity in enumerate(Severity)}
 
 
 class RefutableBy(str, Enum):
-    """Who may override a rule with a signed request."""
+    """Role that may override a rule with a signed request."""
 
     NONE = "none"
     """A hard rule: no override lifts it."""

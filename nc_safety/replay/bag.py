@@ -1,9 +1,9 @@
 """Reading rosbag2 recordings for replay: which messages, when, and with which stamps.
 
-Messages stay in their serialized CDR form, which is what rclpy itself deserializes, so
-no field is converted by hand. Recordings made under sim time have header stamps far from
-the bag's own clock; the stamp offset is measured once per recording so that rebased
-stamps keep the small real delays between a measurement and its recording.
+Each message is deserialized once from its recorded CDR bytes by rclpy itself, so no field
+is converted by hand. Recordings made under sim time have header stamps far from the bag's
+own clock. The stamp offset is therefore measured once per recording, so that rebased stamps
+keep the small real delays between a measurement and its recording.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ OFFSET_SAMPLE = 50
 
 
 class BagError(Exception):
-    """Raised when a recording cannot be opened or holds nothing to replay."""
+    """Raised when a recording cannot be opened or contains nothing to replay."""
 
 
 @dataclass(frozen=True, slots=True)

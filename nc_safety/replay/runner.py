@@ -32,7 +32,7 @@ DEFAULT_MAP = {
 
 @dataclass
 class ReplaySummary:
-    """What went in and what came out of the node during one replay."""
+    """Inputs to and outputs of the node during one replay."""
 
     bag: str
     rate: float

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class NodeServices(Protocol):
-    """What the safety node offers its extensions. Every method is thread-safe."""
+    """Services the safety node offers its extensions. Every method is thread-safe."""
 
     @property
     def ros_node(self) -> Node:
@@ -44,7 +44,7 @@ class NodeServices(Protocol):
         """Clear one hold; motion stays zero until a fresh or zero command arrives."""
 
     def holds(self) -> tuple[Hold, ...]:
-        """The holds that are set now."""
+        """Return the stops that are latched now."""
 
     def add_grant(self, grant: OverrideGrant) -> None:
         """Activate a verified override; it lapses on its own at `expires_at`."""
@@ -53,13 +53,13 @@ class NodeServices(Protocol):
         """End an override at once; returns whether it was active."""
 
     def grants(self) -> tuple[OverrideGrant, ...]:
-        """The overrides that are active now."""
+        """Return the overrides that are active now."""
 
     def refutable_by(self, rule_id: str) -> RefutableBy | None:
         """Who may override `rule_id`, or None when the policy has no such rule."""
 
     def recent_decision(self, decision_id: str) -> Decision | None:
-        """A decision published recently (refusals are kept for a bounded window)."""
+        """Return a recently published decision; refusals are kept for a bounded window."""
 
     def publish_decision(self, decision: Decision) -> None:
         """Publish a non-motion decision (directive, override outcome) on `~/refusals`

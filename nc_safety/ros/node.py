@@ -1,8 +1,8 @@
 """The safety node: a thin rclpy adapter around the motion guard.
 
-It turns messages into core values, requests a decision from the guard on every command and on
-its own timer, publishes the output, the justification of every changed decision, its
-state and diagnostics, and hosts the extensions (e-stop link, overrides, directives,
+It turns messages into core values and requests a decision from the guard on every command
+and on its own timer. It publishes the output, the justification of every changed decision,
+its state and diagnostics, and it hosts the extensions (e-stop link, overrides, directives,
 audit, risk). No rule lives here.
 """
 
@@ -57,7 +57,7 @@ from nc_safety.core.motion import MotionDecision, MotionGuard  # noqa: E402
 from nc_safety.core.motion_config import MotionConfig, load_motion_config  # noqa: E402
 from nc_safety.core.policy import policy_hash, rule_info  # noqa: E402
 from nc_safety.core.scan import ScanRejection  # noqa: E402
-from nc_safety.core.values import Pose2D, Twist, TwistCommand  # noqa: E402
+from nc_safety.core.values import ZERO_TWIST, Pose2D, Twist, TwistCommand  # noqa: E402
 from nc_safety.core.verdict import RefutableBy, Verdict  # noqa: E402
 from nc_safety.core.zones import Zone, check_zones, load_zones  # noqa: E402
 from nc_safety.ros.conversions import (  # noqa: E402
@@ -431,8 +431,8 @@ class SafetyNode(Node):
         if nodes == self._publisher_nodes:
             return
         if any("_NODE_NAME_UNKNOWN_" in name for name in nodes) and self._unknown_publisher_rounds < 5:
-            # Discovery reports an endpoint before its node's name; wait up to about one
-            # second for the name, so the report can say who publishes.
+            # Discovery reports an endpoint before its node's name. Wait up to about one
+            # second for the name, so the report can name who publishes.
             self._unknown_publisher_rounds += 1
             return
         self._unknown_publisher_rounds = 0
@@ -579,7 +579,7 @@ class SafetyNode(Node):
 
     def _internal_error(self, error: BaseException) -> None:
         self.get_logger().error(f"[core] decision failed, stopping: {error!r}\n{traceback.format_exc()}")
-        self._output.publish(self._zero_msg())
+        self._publish_output(ZERO_TWIST)
         with self._lock:
             self.guard.set_hold(
                 Hold(
@@ -594,13 +594,6 @@ class SafetyNode(Node):
                     self.now_s(),
                 )
             )
-
-    def _zero_msg(self) -> Any:
-        if self._command_type is TwistStamped:
-            msg = TwistStamped()
-            msg.header.stamp = self.get_clock().now().to_msg()
-            return msg
-        return TwistMsg()
 
     # State and diagnostics --------------------------------------------------------------------
 
@@ -745,7 +738,7 @@ class SafetyNode(Node):
         self._shutting_down = True
         self.get_logger().info(f"shutting down ({why}): publishing zero velocity")
         try:
-            self._output.publish(self._zero_msg())
+            self._publish_output(ZERO_TWIST)
         except Exception as error:
             self.get_logger().error(f"could not publish zero velocity on shutdown: {error!r}")
         for name, extension in reversed(list(self._extensions.items())):
@@ -799,7 +792,7 @@ def _bool_descriptor(name: str, extension: str) -> Any:
 
 
 def _make_executor(node: SafetyNode) -> Any:
-    """The executor named by the read-only parameter `executor` (`single` or `events`)."""
+    """Create the executor named by the read-only parameter `executor` (`single` or `events`)."""
     kind = node.executor_kind
     if kind == "events":
         from rclpy.experimental import EventsExecutor

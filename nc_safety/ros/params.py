@@ -65,8 +65,8 @@ def descriptor_for(spec: ParameterSpec, parameter_type: Parameter.Type) -> Param
 def declare_motion_parameters(node: Node) -> tuple[tuple[str, ...], list[str]]:
     """Declare every motion parameter; return the scan source names and the problems found.
 
-    A value outside its descriptor range or of the wrong type is not accepted by rclpy;
-    it is recorded as a problem (the default is kept) so that one error can list them all.
+    rclpy does not accept a value outside its descriptor range or of the wrong type. Such a
+    value is recorded as a problem and the default is kept, so that one error lists them all.
     """
     node.declare_parameter(
         SCAN_SOURCES_PARAMETER,
@@ -175,7 +175,7 @@ def check_command_line_types(node: Node, argv: Sequence[str]) -> list[str]:
     """Problems with `-p` values whose type does not fit the declared parameter.
 
     rcl drops a mistyped `-p` value silently when a params file sets the same parameter,
-    and the node would run with the file's value; this catches that case.
+    and the node would run with the file's value. This check catches that case.
     """
     problems = []
     for name, text in command_line_parameters(argv).items():

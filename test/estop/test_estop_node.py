@@ -139,8 +139,8 @@ def test_node_release_alone_stays_zero(
     ros_client.spin_until(traffic.moving, TIMEOUT)
     board.press_button()
     ros_client.spin_until(lambda: "estop.button" in hosted.estop.active_rule_ids(), TIMEOUT)
-    # Outputs published before the stop may still be in flight; cmd_vel_out is reliable and
-    # in order, so once a zero has arrived every earlier output has too.
+    # Outputs published before the stop may still be in flight. cmd_vel_out is reliable and
+    # in order, so once a zero has arrived every earlier output has arrived too.
     ros_client.spin_until(lambda: traffic.outputs and traffic.outputs[-1][1] == 0.0, TIMEOUT)
     released_at = board.release_button()
     ros_client.spin_for(0.6)

@@ -14,7 +14,7 @@ from ros_harness import REPO_ROOT, NodeProcess, RosClient, SafetyProbe, wait_unt
 CONFIG = REPO_ROOT / "config" / "tb3_burger.yaml"
 START_TIMEOUT = 30.0
 WAIT = 15.0
-"""Upper bound for a condition that normally holds within a second; generous for loaded CI machines."""
+"""Upper bound, in s, for a condition that is normally met within a second; generous for loaded CI machines."""
 
 NodeFactory = Callable[..., NodeProcess]
 
@@ -286,7 +286,7 @@ def test_runtime_update_rejected_with_bound(ros_client: RosClient, start_node: N
     assert not zones_crossed.successful
     assert "slowdown_distance 0.01" in zones_crossed.reason
     assert accepted.successful
-    wait_until(lambda: "configuration updated" in node.output, 5.0)
+    wait_until(lambda: "configuration updated" in node.output, WAIT)
 
 
 @pytest.mark.parametrize("config", ["nc_safety.yaml", "tb3_burger.yaml", "larger_base.yaml"])
