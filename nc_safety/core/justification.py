@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -133,14 +134,27 @@ class OverrideNote:
         }
 
 
+def _reason_order(reason: Reason) -> tuple[int, int, str]:
+    return (-reason.severity.rank, -reason.verdict.rank, reason.rule_id)
+
+
 def sort_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
     """Order reasons most severe first, then most restrictive verdict first, then by rule id."""
-    return tuple(sorted(reasons, key=lambda r: (-r.severity.rank, -r.verdict.rank, r.rule_id)))
+    if len(reasons) < 2:
+        return tuple(reasons)
+    return tuple(sorted(reasons, key=_reason_order))
+
+
+# Decision ids only need to be unique, not unpredictable, so they come from a generator
+# seeded from the operating system instead of one system call per decision. A forked
+# child gets a new seed, or it would repeat its parent's ids.
+_ID_RANDOM = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ID_RANDOM.seed(os.urandom(32)))
 
 
 def new_decision_id() -> str:
-    """Return a random UUID (version 4) as 32 hex digits, as uuid.uuid4().hex does, but faster."""
-    value = int.from_bytes(os.urandom(16), "big")
+    """Return a random UUID (version 4) as 32 hex digits, in the form of uuid.uuid4().hex."""
+    value = _ID_RANDOM.getrandbits(128)
     value = (value & ~_UUID_VERSION_MASK) | _UUID_VERSION_4
     value = (value & ~_UUID_VARIANT_MASK) | _UUID_VARIANT_RFC_4122
     return f"{value:032x}"

@@ -118,6 +118,8 @@ class MotionGuard:
             config.people.enabled and config.people.required,
         )
         self._scan_points: dict[str, ScanPoints] = {}
+        self._scan_topics = ""
+        """Topics of the sources in `_scan_points`, comma-separated, for the evidence."""
         self._merged_points: FloatArray = _EMPTY_POINTS
         self._prepared_points: ObstaclePoints = self.obstacles.prepare(_EMPTY_POINTS)
         self._odom: OdomSnapshot | None = None
@@ -165,6 +167,7 @@ class MotionGuard:
         return result
 
     def _merge_points(self) -> None:
+        self._scan_topics = ",".join(self.scan_sources[name].topic for name in self._scan_points)
         arrays = [scan.points for scan in self._scan_points.values()]
         if not arrays:
             self._merged_points = _EMPTY_POINTS
@@ -287,9 +290,11 @@ class MotionGuard:
             else:
                 outcomes.append(_interlock_outcome(self._reset_at))
 
-        stopped = any(
-            outcome.scale == 0.0 and not outcome.reason.refutable_by.overridable for outcome in outcomes
-        )
+        stopped = False
+        for outcome in outcomes:
+            if outcome.scale == 0.0 and not outcome.reason.refutable_by.overridable:
+                stopped = True
+                break
         grants = self.active_grants(now) if self._grants else ()
         output = ZERO_TWIST
         if twist is not None and not stopped:
@@ -375,7 +380,7 @@ class MotionGuard:
         ramped, ramp_outcomes = apply_acceleration_limits(target, ramp_output, dt, config.limits)
         outcomes.extend(ramp_outcomes)
         outcomes.extend(target_outcomes)
-        if ramped == target:
+        if ramped is target or ramped == target:
             return ramped
         # The ramp limits each axis on its own and can change the path's curvature, so the
         # output itself is checked again before it leaves.
@@ -397,9 +402,8 @@ class MotionGuard:
         if twist.is_zero():
             return outcomes
         if config.obstacles.enabled and self._scan_points:
-            age = max((now - scan.stamp for scan in self._scan_points.values()), default=0.0)
-            names = ",".join(self.scan_sources[name].topic for name in self._scan_points)
-            outcomes.extend(self.obstacles.outcomes(twist, self._prepared_points, age, names))
+            age = max([now - scan.stamp for scan in self._scan_points.values()])
+            outcomes.extend(self.obstacles.outcomes(twist, self._prepared_points, age, self._scan_topics))
         if config.people.enabled and self._people is not None:
             age = now - self._people.stamp
             outcomes.extend(self.people.outcomes(twist, self._people.positions, age, config.people.topic))

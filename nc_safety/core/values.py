@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 TWIST_FIELDS = ("linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z")
 
@@ -34,18 +35,45 @@ class Twist:
 
     def non_finite_fields(self) -> tuple[str, ...]:
         """Names of the fields holding NaN or an infinity, in message order."""
+        isfinite = math.isfinite
+        if (
+            isfinite(self.linear_x)
+            and isfinite(self.linear_y)
+            and isfinite(self.linear_z)
+            and isfinite(self.angular_x)
+            and isfinite(self.angular_y)
+            and isfinite(self.angular_z)
+        ):
+            # Every command passes here, so the common case skips building names.
+            return ()
         return tuple(
-            name
-            for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False)
-            if not math.isfinite(value)
+            name for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False) if not isfinite(value)
         )
 
     def is_zero(self) -> bool:
-        return not any(self.as_tuple())
+        # NaN compares unequal to 0.0, so a NaN field is not zero; -0.0 is.
+        return (
+            self.linear_x == 0.0
+            and self.linear_y == 0.0
+            and self.linear_z == 0.0
+            and self.angular_x == 0.0
+            and self.angular_y == 0.0
+            and self.angular_z == 0.0
+        )
 
     def scaled(self, factor: float) -> Twist:
-        """Scale every axis by `factor`; scaling keeps the path's curvature."""
-        return Twist(*(value * factor for value in self.as_tuple()))
+        """Scale every axis by `factor`; scaling keeps the path's curvature.
+
+        Adding 0.0 keeps a negative axis scaled by 0 from becoming -0.0.
+        """
+        return Twist(
+            self.linear_x * factor + 0.0,
+            self.linear_y * factor + 0.0,
+            self.linear_z * factor + 0.0,
+            self.angular_x * factor + 0.0,
+            self.angular_y * factor + 0.0,
+            self.angular_z * factor + 0.0,
+        )
 
     def to_json(self) -> dict[str, float]:
         return {name: value for name, value in zip(TWIST_FIELDS, self.as_tuple(), strict=False)}
@@ -53,7 +81,14 @@ class Twist:
     @staticmethod
     def from_tuple(values: tuple[float, float, float, float, float, float]) -> Twist:
         # Adding 0.0 turns -0.0 into 0.0, so a negative zero never reads as reverse.
-        return Twist(*(value + 0.0 for value in values))
+        return Twist(
+            values[0] + 0.0,
+            values[1] + 0.0,
+            values[2] + 0.0,
+            values[3] + 0.0,
+            values[4] + 0.0,
+            values[5] + 0.0,
+        )
 
 
 ZERO_TWIST = Twist()

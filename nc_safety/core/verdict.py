@@ -82,8 +82,6 @@ class RefutableBy(str, Enum):
 
 def most_restrictive(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
     """Return the most restrictive verdict, or `COMPLY` for an empty sequence."""
-    result = Verdict.COMPLY
-    for verdict in verdicts:
-        if verdict.rank > result.rank:
-            result = verdict
-    return result
+    if not verdicts:
+        return Verdict.COMPLY
+    return max(verdicts, key=_RANK.__getitem__)

@@ -26,8 +26,17 @@ def apply_velocity_limits(twist: Twist, limits: LimitsConfig) -> tuple[Twist, li
     """Clamp each axis to its limits (mode clamp) or stop (mode refuse).
 
     The twist must be finite. A huge value such as 1e308 clamps to the limit on its own
-    side, never to the opposite one.
+    side, never to the opposite one. A twist within every limit is returned as it is.
     """
+    if (
+        limits.min_linear_x <= twist.linear_x <= limits.max_linear_x
+        and -limits.max_linear_y <= twist.linear_y <= limits.max_linear_y
+        and -limits.max_linear_z <= twist.linear_z <= limits.max_linear_z
+        and -limits.max_angular_x <= twist.angular_x <= limits.max_angular_x
+        and -limits.max_angular_y <= twist.angular_y <= limits.max_angular_y
+        and -limits.max_angular_z <= twist.angular_z <= limits.max_angular_z
+    ):
+        return twist, []
     values = list(twist.as_tuple())
     outcomes: list[Outcome] = []
     refuse = limits.mode == "refuse"
@@ -70,11 +79,23 @@ def apply_acceleration_limits(
 
     Only growth of a magnitude is ramped: slowing down is never delayed here, because a
     safety layer must be able to brake at once. The base's own controller limits
-    deceleration; the braking-distance rule accounts for it.
+    deceleration; the braking-distance rule accounts for it. A target within one step of
+    `previous` on every axis is returned as it is.
     """
     outcomes: list[Outcome] = []
     linear_step = limits.max_accel_linear * dt
     angular_step = limits.max_accel_angular * dt
+    # Growth beyond a step needs a change beyond a step, so a target this close to the
+    # previous output (the steady state) is never ramped.
+    if (
+        abs(target.linear_x - previous.linear_x) <= linear_step
+        and abs(target.linear_y - previous.linear_y) <= linear_step
+        and abs(target.linear_z - previous.linear_z) <= linear_step
+        and abs(target.angular_x - previous.angular_x) <= angular_step
+        and abs(target.angular_y - previous.angular_y) <= angular_step
+        and abs(target.angular_z - previous.angular_z) <= angular_step
+    ):
+        return target, outcomes
     values = list(target.as_tuple())
     before = previous.as_tuple()
     ramped_linear = ramped_angular = False

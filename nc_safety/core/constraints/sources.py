@@ -49,15 +49,13 @@ def check_source(
     """Return a fault outcome when a required source cannot be trusted now, else None."""
     if not source.required:
         return None
-    stale_rule = f"source.stale.{source.name}"
-    remedy = f"Check that {source.topic} is published, stamped with the node's clock, and well-formed."
     if source.last_stamp is None:
         waited = now - started_at
         return _fault(
-            stale_rule,
+            f"source.stale.{source.name}",
             f"{source.topic} never received ({waited:.2f} s since start): stopping.",
             Evidence(f"{source.name} age", None, "s", limit=source.timeout, source=source.topic),
-            remedy,
+            _remedy(source),
         )
     age = now - source.last_stamp
     if abs(age) > mismatch_threshold:
@@ -73,23 +71,27 @@ def check_source(
             f"source.future.{source.name}",
             f"{source.topic} is stamped {-age:.3f} s in the future (tolerance {future_tolerance:.3f} s): stopping.",
             Evidence(f"{source.name} age", age, "s", limit=-future_tolerance, source=source.topic, age_s=age),
-            remedy,
+            _remedy(source),
         )
     if source.invalid_reason is not None:
         return _fault(
             f"source.invalid.{source.name}",
             f"{source.topic} is invalid ({source.invalid_reason}): stopping.",
             Evidence(f"{source.name} validity", source.invalid_reason, "", source=source.topic, age_s=age),
-            remedy,
+            _remedy(source),
         )
     if age > source.timeout:
         return _fault(
-            stale_rule,
+            f"source.stale.{source.name}",
             f"{source.topic} is {age:.3f} s old, older than its {source.timeout:.3f} s timeout: stopping.",
             Evidence(f"{source.name} age", age, "s", limit=source.timeout, source=source.topic, age_s=age),
-            remedy,
+            _remedy(source),
         )
     return None
+
+
+def _remedy(source: SourceState) -> str:
+    return f"Check that {source.topic} is published, stamped with the node's clock, and well-formed."
 
 
 def _fault(rule_id: str, message: str, evidence: Evidence, remedy: str) -> Outcome:
