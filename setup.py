@@ -2,9 +2,20 @@
 
 from glob import glob
 
-from setuptools import find_namespace_packages, setup
+from setuptools import Extension, find_namespace_packages, setup
 
 PACKAGE = "nc_safety"
+
+# The obstacle check's inner loop in C. Optional: without a compiler the package still
+# installs and nc_safety.core.geometry measures clearance with NumPy instead.
+# -ffp-contract=off keeps the compiler from fusing multiply-adds, so results do not depend
+# on the target's instruction set.
+CLEARANCE = Extension(
+    f"{PACKAGE}.core._clearance",
+    sources=[f"{PACKAGE}/core/_clearance.c"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-trapping-math"],
+    optional=True,
+)
 
 setup(
     name=PACKAGE,
@@ -22,7 +33,8 @@ setup(
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
         (f"share/{PACKAGE}/config/scenes", glob("config/scenes/*.yaml")),
     ],
-    package_data={"nc_safety.data.recordings": ["*.md", "*/*/*"]},
+    ext_modules=[CLEARANCE],
+    package_data={"nc_safety.data.recordings": ["*.md", "*/*/*"], "nc_safety.core": ["_clearance.pyi"]},
     include_package_data=True,
     install_requires=["setuptools"],
     zip_safe=False,

@@ -54,7 +54,7 @@ nc_safety_install() {
   fi
   local stamp="$nc_safety_venv/.nc_safety-installed"
   local wanted
-  wanted="$(cat "$nc_safety_root/requirements.txt" "$nc_safety_root/requirements-dev.txt" "$nc_safety_root/setup.py" | sha256sum | cut -d' ' -f1)"
+  wanted="$(cat "$nc_safety_root/requirements.txt" "$nc_safety_root/requirements-dev.txt" "$nc_safety_root/setup.py" "$nc_safety_root/nc_safety/core/_clearance.c" | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
     return 0
   fi

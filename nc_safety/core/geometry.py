@@ -8,12 +8,13 @@ also describes every slower version of the command.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
-from nc_safety.core.values import FloatArray, Pose2D
+from nc_safety.core.values import BoolArray, FloatArray, Pose2D
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,10 @@ class PathFrames:
 
     transform: FloatArray
     half_sizes: FloatArray
+    half_length: float
+    """Half the footprint length, metres."""
+    half_width: float
+    """Half the footprint width, metres."""
 
     @property
     def count(self) -> int:
@@ -160,10 +165,12 @@ def path_frames(footprint: Footprint, poses: PathPoses) -> PathFrames:
         transform[count:, 0] = -sin_y
         transform[count:, 1] = cos_y
         transform[count:, 2] = -center_y - (cos_y * poses.y - sin_y * poses.x)
+    half_length = (footprint.max_x - footprint.min_x) / 2.0
+    half_width = (footprint.max_y - footprint.min_y) / 2.0
     half_sizes = np.empty((2 * count, 1))
-    half_sizes[:count] = (footprint.max_x - footprint.min_x) / 2.0
-    half_sizes[count:] = (footprint.max_y - footprint.min_y) / 2.0
-    return PathFrames(transform, half_sizes)
+    half_sizes[:count] = half_length
+    half_sizes[count:] = half_width
+    return PathFrames(transform, half_sizes, half_length, half_width)
 
 
 def clearance_terms_along_path(frames: PathFrames, points: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -191,6 +198,94 @@ def clearance_terms_along_path(frames: PathFrames, points: FloatArray) -> tuple[
         depth = np.minimum.reduce(np.maximum(gaps[:count, touched], gaps[count:, touched]), axis=0)
         smallest[touched] = np.minimum(depth, 0.0)
     return outside_squared, smallest
+
+
+PathClearance = tuple[int, float, int]
+"""(first_approached, path_min, first_hit), as summarize_path_clearance_numpy returns it."""
+
+ClearanceSummarizer = Callable[[PathFrames, FloatArray, FloatArray, float], PathClearance]
+
+
+def summarize_path_clearance_numpy(
+    frames: PathFrames, points: FloatArray, thresholds: FloatArray, hit_distance: float
+) -> PathClearance:
+    """Summarize how close the footprint comes to homogeneous points, shape (N, 3), along a path.
+
+    A point counts as approached when its smallest clearance over the poses is below its
+    entry in `thresholds`. Returns the index of the first approached point (-1 when none),
+    the smallest clearance of an approached point (inf when none), and the first pose at
+    which an approached point lies within `hit_distance` (>= 0) of the footprint. The hit
+    pose is -1 when the smallest clearance is above `hit_distance`, and also in the rare
+    case where rounding puts it just inside while no squared distance is.
+    """
+    if points.shape[0] == 0:
+        return -1, math.inf, -1
+    outside_squared, moving_min = clearance_terms_along_path(frames, points)
+    approaching: BoolArray = moving_min < thresholds
+    first_approached = int(approaching.argmax())
+    if not approaching[first_approached]:
+        return -1, math.inf, -1
+    path_min = float(moving_min[approaching].min())
+    if not path_min <= hit_distance:
+        return first_approached, path_min, -1
+    hits: BoolArray = np.logical_or.reduce(
+        outside_squared[:, approaching] <= hit_distance * hit_distance, axis=1
+    )
+    first_hit = int(hits.argmax())
+    return first_approached, path_min, first_hit if hits[first_hit] else -1
+
+
+_KERNEL_ABI_VERSION = 1
+"""ABI_VERSION the compiled module must report; see nc_safety/core/_clearance.c."""
+
+
+def _load_kernel() -> ModuleType | None:
+    try:
+        from nc_safety.core import _clearance
+    except ImportError:
+        return None
+    return _clearance if getattr(_clearance, "ABI_VERSION", None) == _KERNEL_ABI_VERSION else None
+
+
+_KERNEL = _load_kernel()
+COMPILED_CLEARANCE_AVAILABLE = _KERNEL is not None
+"""Whether the C extension built with the package (setup.py marks it optional) loaded."""
+
+
+def summarize_path_clearance_compiled(
+    frames: PathFrames, points: FloatArray, thresholds: FloatArray, hit_distance: float
+) -> PathClearance:
+    """Compute summarize_path_clearance_numpy's result in the C extension.
+
+    Raises RuntimeError when the extension did not build or load.
+    """
+    if _KERNEL is None:
+        raise RuntimeError(
+            "the compiled clearance module nc_safety.core._clearance is not available: reinstall "
+            "nc_safety with a C compiler and the Python headers, or use obstacles.clearance_backend numpy"
+        )
+    result: PathClearance = _KERNEL.summarize(
+        frames.transform, frames.half_length, frames.half_width, points, thresholds, hit_distance
+    )
+    return result
+
+
+def clearance_summarizer(backend: str) -> ClearanceSummarizer:
+    """Return the clearance function for `backend`: auto, compiled or numpy.
+
+    auto takes the compiled form when it loaded. Raises ValueError for an unknown backend,
+    or for compiled when it is not available.
+    """
+    if backend == "numpy" or (backend == "auto" and _KERNEL is None):
+        return summarize_path_clearance_numpy
+    if backend in ("auto", "compiled"):
+        if _KERNEL is None:
+            raise ValueError(
+                "obstacles.clearance_backend is 'compiled' but nc_safety.core._clearance did not build or "
+                "load: reinstall nc_safety with a C compiler and the Python headers, or set it to auto"
+            )
+        return summarize_path_clearance_compiled
+    raise ValueError(f"unknown clearance backend {backend!r}: use auto, compiled or numpy")
 
 
 def transform_pose(origin: Pose2D, x: float, y: float, yaw: float) -> Pose2D:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nc_safety.core.errors import ConfigError
+from nc_safety.core.geometry import clearance_summarizer
 
 
 def _unit(unit: str) -> dict[str, Any]:
@@ -207,6 +208,14 @@ class ObstacleConfig(_Section):
         json_schema_extra=_unit("m"),
     )
     max_path_samples: int = Field(24, ge=2, le=200, description="Most poses sampled along one path.")
+    clearance_backend: Literal["auto", "compiled", "numpy"] = Field(
+        "auto",
+        description=(
+            "Code that measures clearance along the path: the C extension (compiled), NumPy (numpy), "
+            "or the extension when it was built and NumPy otherwise (auto). The tests check that both "
+            "give the same outcomes; NumPy takes about twice as long per decision."
+        ),
+    )
 
     @model_validator(mode="after")
     def _zones_nest(self) -> ObstacleConfig:
@@ -214,6 +223,11 @@ class ObstacleConfig(_Section):
             raise ValueError(
                 f"slowdown_distance {self.slowdown_distance} m must be >= stop_distance {self.stop_distance} m"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _backend_available(self) -> ObstacleConfig:
+        clearance_summarizer(self.clearance_backend)
         return self
 
 

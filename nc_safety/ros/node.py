@@ -254,7 +254,8 @@ class SafetyNode(Node):
         lines = [f"  {key} = {value!r}" for key, value in sorted(self._flat.items())]
         self.get_logger().info(
             f"started; policy {self._policy_hash[:12]}, command type {self.config.command.type}, "
-            f"output rate {self.config.output.rate:g} Hz; effective configuration:\n" + "\n".join(lines)
+            f"output rate {self.config.output.rate:g} Hz, obstacle clearance in "
+            f"{self.guard.obstacles.clearance_backend}; effective configuration:\n" + "\n".join(lines)
         )
 
     def _load_extensions(self) -> None:
@@ -667,6 +668,7 @@ class SafetyNode(Node):
             KeyValue(key="verdict", value=str(verdict)),
             KeyValue(key="policy_hash", value=self._policy_hash),
             KeyValue(key="holds", value=", ".join(hold["hold_id"] for hold in holds)),
+            KeyValue(key="obstacle clearance", value=self.guard.obstacles.clearance_backend),
         ]
         for name, source in state["sources"].items():
             values.append(KeyValue(key=f"{name} age [s]", value=_fmt(source["age_s"])))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from nc_safety.core import geometry
 from nc_safety.core.geometry import Footprint
 from nc_safety.core.motion import MotionGuard
 from nc_safety.core.motion_config import load_motion_config
@@ -41,8 +44,23 @@ def wall_ranges(distance: float) -> np.ndarray:
     return np.where(ranges < 30.0, ranges, np.inf)
 
 
+_backend = {"name": "auto"}
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def clearance_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run every obstacle test with the C extension and with the NumPy fallback."""
+    missing = request.param == "compiled" and not geometry.COMPILED_CLEARANCE_AVAILABLE
+    if missing and os.environ.get("NC_SAFETY_REQUIRE_COMPILED") != "1":
+        pytest.skip("nc_safety.core._clearance did not build; only NumPy is tested")
+    _backend["name"] = request.param
+    yield request.param
+    _backend["name"] = "auto"
+
+
 def guard_for(**overrides: object) -> MotionGuard:
     flat: dict[str, object] = {
+        "obstacles.clearance_backend": _backend["name"],
         "limits.max_linear_x": 1.0,
         "limits.min_linear_x": -1.0,
         "limits.max_angular_z": 2.0,

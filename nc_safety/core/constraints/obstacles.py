@@ -15,6 +15,7 @@ u_free the path time at which the footprint would come within the margin of a po
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -24,15 +25,16 @@ from nc_safety.core.constraints import Outcome, make_reason
 from nc_safety.core.geometry import (
     Footprint,
     PathFrames,
-    clearance_terms_along_path,
+    clearance_summarizer,
     path_frames,
     path_poses,
     pose_after,
     sample_times,
+    summarize_path_clearance_numpy,
 )
 from nc_safety.core.justification import Evidence
 from nc_safety.core.motion_config import ObstacleConfig, RobotConfig
-from nc_safety.core.values import BoolArray, FloatArray, Twist
+from nc_safety.core.values import BoolArray, FloatArray, IntArray, Twist
 from nc_safety.core.verdict import Verdict
 
 # Clearance must drop by more than this along the path to count as approach, in metres.
@@ -99,10 +101,12 @@ class ObstaclePoints:
     """Rows (x, y, 1), shape (N, 3), for mapping the points into the pose frames."""
     approach_threshold: FloatArray
     """rest_clearance - _APPROACH_EPSILON: a point counts as approached below it, metres."""
+    rest_list: list[float]
+    """rest_clearance as a list: bisect and indexing on it cost less than NumPy calls."""
 
     @property
     def count(self) -> int:
-        return int(self.x.shape[0])
+        return len(self.rest_list)
 
 
 def stop_factor(reaction: float, alpha: float, free_path_time: float) -> float:
@@ -126,6 +130,22 @@ class ObstacleChecker:
         self.reaction = robot.reaction_time + output_period
         self._widest_zone = max(config.stop_distance, config.slowdown_distance, config.margin)
         self._paths: dict[tuple[float, float, float], _PathSamples] = {}
+        self._summarize = clearance_summarizer(config.clearance_backend)
+        self.clearance_backend = "numpy" if self._summarize is summarize_path_clearance_numpy else "compiled"
+        """The code that measures clearance here: compiled or numpy (auto resolved)."""
+        # Evidence that depends only on the configuration, built once for every reason.
+        self._stop_evidence = Evidence(
+            "stop distance", config.stop_distance, "m", source="obstacles.stop_distance"
+        )
+        self._slowdown_evidence = Evidence(
+            "slowdown distance", config.slowdown_distance, "m", source="obstacles.slowdown_distance"
+        )
+        self._decel_evidence = Evidence(
+            "max deceleration", robot.max_decel_linear, "m/s^2", source="robot.max_decel_linear"
+        )
+        self._reaction_evidence = Evidence(
+            "reaction time incl. one output period", self.reaction, "s", source="robot.reaction_time"
+        )
 
     def prepare(self, points: FloatArray) -> ObstaclePoints:
         """Sort points of shape (N, 2), base frame, by their clearance to the footprint at rest."""
@@ -137,7 +157,7 @@ class ObstacleChecker:
         homogeneous[:, 0] = x
         homogeneous[:, 1] = y
         rest = rest[order]
-        return ObstaclePoints(x, y, x * x + y * y, rest, homogeneous, rest - _APPROACH_EPSILON)
+        return ObstaclePoints(x, y, x * x + y * y, rest, homogeneous, rest - _APPROACH_EPSILON, rest.tolist())
 
     def _path_samples(self, vx: float, vy: float, wz: float) -> _PathSamples:
         """Return the sampled braking path of a twist, computed once per distinct twist.
@@ -184,38 +204,38 @@ class ObstacleChecker:
         path = self._path_samples(vx, vy, wz)
         slack = path.slack
 
-        points_h, at_rest, approach_threshold = self._points_near_path(
+        points_h, at_rest_index, approach_threshold = self._points_near_path(
             prepared, vx, vy, wz, path.horizon, path.sweep_rate, slack
         )
         if points_h.shape[0] == 0:
             return _FREE
-        outside_squared, moving_min = clearance_terms_along_path(path.frames, points_h)
+        hit_distance = config.margin + slack
         # A point counts when the path brings the footprint closer to it at some pose. A
         # rotating footprint can first turn away from a point and then sweep into it.
-        approaching = moving_min < approach_threshold
-        first_approached = int(approaching.argmax())
-        if not approaching[first_approached]:
+        first_approached, path_min, first_hit = self._summarize(
+            path.frames, points_h, approach_threshold, hit_distance
+        )
+        if first_approached < 0:
             return _FREE
         # "Any clearance <= threshold" is tested as "smallest clearance <= threshold". The
         # clearances at rest ascend, so the first approached point has the smallest.
-        rest_min = float(at_rest[first_approached])
-        path_min = float(moving_min[approaching].min())
+        rest_min = prepared.rest_list[
+            first_approached if at_rest_index is None else int(at_rest_index[first_approached])
+        ]
         min_clearance = min(rest_min, path_min)
         # The pose at rest is exact, so only the sampled poses get the sampling slack. A
         # slack at rest would stop a robot turning in place beside furniture it clears.
         stop = rest_min <= config.stop_distance
         slowdown = min_clearance <= config.slowdown_distance + slack
-        hit_distance = config.margin + slack
         scale = 1.0
         if rest_min <= config.margin:
             scale = stop_factor(self.reaction, path.alpha, 0.0)
         elif path_min <= hit_distance:
-            # A clearance <= hit_distance (>= 0) is an outside distance within it, or a pose
-            # inside the footprint, whose outside term is 0.
-            hits = (outside_squared[:, approaching] <= hit_distance * hit_distance).any(axis=1)
-            # The last sample before the hit is the farthest the path is known to be free.
-            first = int(np.argmax(hits)) + 1
-            scale = stop_factor(self.reaction, path.alpha, float(path.times[first - 1]))
+            # The frames start at the second sample, so the sample before the hit, the
+            # farthest the path is known to be free, has the hit's frame index. Without a
+            # hit pose (rounding at the threshold) only the pose at rest is known free.
+            free_time = float(path.times[first_hit]) if first_hit >= 0 else 0.0
+            scale = stop_factor(self.reaction, path.alpha, free_time)
         if min_clearance > self._widest_zone + slack:
             min_clearance = math.inf
         return PathCheck(scale, min_clearance, stop, slowdown)
@@ -229,11 +249,11 @@ class ObstacleChecker:
         horizon: float,
         sweep_rate: float,
         slack: float,
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, IntArray | None, FloatArray]:
         """Select the points that the path could bring within the widest zone.
 
-        Returns their homogeneous rows (x, y, 1), clearances at rest (ascending) and approach
-        thresholds. A point whose clearance stays above the widest zone (plus slack) at every pose and
+        Returns their homogeneous rows (x, y, 1), their indices into `prepared` (None when
+        they are its first rows, in order) and their approach thresholds. A point whose clearance stays above the widest zone (plus slack) at every pose and
         at rest changes no outcome: it moves no threshold, and a smallest clearance above
         the widest zone is reported as inf. The clearance at rest minus the farthest any
         footprint point travels bounds the clearance along the path from below, so the
@@ -243,12 +263,11 @@ class ObstacleChecker:
         config = self.config
         widest = self._widest_zone + slack
         travel = sweep_rate * horizon
-        candidates = int(prepared.rest_clearance.searchsorted(widest + travel + _PRUNE_TOLERANCE, "right"))
+        candidates = bisect.bisect_right(prepared.rest_list, widest + travel + _PRUNE_TOLERANCE)
         points_h = prepared.homogeneous[:candidates]
-        at_rest = prepared.rest_clearance[:candidates]
         approach_threshold = prepared.approach_threshold[:candidates]
         if candidates == 0:
-            return points_h, at_rest, approach_threshold
+            return points_h, None, approach_threshold
         # A point within `widest` of the footprint at some pose lies within circumradius
         # plus `widest` of the origin's path, so it passes the reach and corridor filters
         # whenever `widest` is below their zone width (slowdown distance plus path
@@ -260,11 +279,12 @@ class ObstacleChecker:
             reach = width + travel
             keep &= prepared.squared_norm[:candidates] <= reach * reach
             keep &= self._in_corridor(x, y, vx, vy, wz, width)
-            return points_h[keep], at_rest[keep], approach_threshold[keep]
+            kept = np.flatnonzero(keep)
+            return points_h[kept], kept, approach_threshold[kept]
         # Without the filters every candidate goes to the clearance check. For the few
         # hundred candidates of a laser scan, the path clearance bound costs more time than
         # it saves (measured with bench/core_latency.py).
-        return points_h, at_rest, approach_threshold
+        return points_h, None, approach_threshold
 
     def _path_clearance_bound(
         self, x: FloatArray, y: FloatArray, vx: float, vy: float, wz: float, horizon: float
@@ -355,15 +375,7 @@ class ObstacleChecker:
                         Verdict.REFUSE,
                         f"Obstacle {max(result.min_clearance, 0.0):.2f} m from the footprint inside the "
                         f"{self.config.stop_distance:.2f} m stop zone and the command moves toward it: stopping.",
-                        evidence=(
-                            clearance_evidence,
-                            Evidence(
-                                "stop distance",
-                                self.config.stop_distance,
-                                "m",
-                                source="obstacles.stop_distance",
-                            ),
-                        ),
+                        evidence=(clearance_evidence, self._stop_evidence),
                         consequence="The robot would hit the obstacle or stop closer than is safe.",
                         remedy="Move away from the obstacle (motion away from it is forwarded) or clear the path.",
                         remedy_values={"max_linear_speed": 0.0, "max_angular_speed": 0.0},
@@ -380,15 +392,7 @@ class ObstacleChecker:
                         Verdict.MODIFY,
                         f"Obstacle {result.min_clearance:.2f} m ahead inside the "
                         f"{self.config.slowdown_distance:.2f} m slowdown zone: speed scaled by {ratio:.2f}.",
-                        evidence=(
-                            clearance_evidence,
-                            Evidence(
-                                "slowdown distance",
-                                self.config.slowdown_distance,
-                                "m",
-                                source="obstacles.slowdown_distance",
-                            ),
-                        ),
+                        evidence=(clearance_evidence, self._slowdown_evidence),
                         consequence="Full speed this close to an obstacle leaves no room for a late detection.",
                         remedy=f"Drive at most {speed * ratio:.2f} m/s and {yaw_rate * ratio:.2f} rad/s here.",
                         remedy_values={
@@ -430,18 +434,8 @@ class ObstacleChecker:
                                 limit=allowed_rate,
                                 source="cmd_vel_in",
                             ),
-                            Evidence(
-                                "max deceleration",
-                                self.robot.max_decel_linear,
-                                "m/s^2",
-                                source="robot.max_decel_linear",
-                            ),
-                            Evidence(
-                                "reaction time incl. one output period",
-                                self.reaction,
-                                "s",
-                                source="robot.reaction_time",
-                            ),
+                            self._decel_evidence,
+                            self._reaction_evidence,
                         ),
                         consequence="At the commanded speed the robot could not stop before the obstacle.",
                         remedy=f"Drive at most {allowed_speed:.2f} m/s and {allowed_rate:.2f} rad/s toward it.",
