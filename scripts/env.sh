@@ -62,6 +62,11 @@ nc_safety_install() {
   nc_safety_pip install --upgrade pip || return 1
   nc_safety_pip install -r "$nc_safety_root/requirements-dev.txt" || return 1
   nc_safety_pip install --no-deps -e "$nc_safety_root" || return 1
+  if ! "$nc_safety_venv/bin/python" -c 'import sys; from nc_safety.core.geometry import COMPILED_CLEARANCE_AVAILABLE as ok; sys.exit(0 if ok else 1)'; then
+    echo "nc_safety: the obstacle check's C extension did not build (no C compiler or Python headers), so it runs in" \
+      "NumPy, about half as fast. To build it: apt-get install gcc python3-dev, then" \
+      "$nc_safety_venv/bin/pip install --no-deps -e $nc_safety_root" >&2
+  fi
   echo "$wanted" > "$stamp"
 }
 
