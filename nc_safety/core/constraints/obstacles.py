@@ -253,9 +253,10 @@ class ObstacleChecker:
         """Select the points that the path could bring within the widest zone.
 
         Returns their homogeneous rows (x, y, 1), their indices into `prepared` (None when
-        they are its first rows, in order) and their approach thresholds. A point whose clearance stays above the widest zone (plus slack) at every pose and
-        at rest changes no outcome: it moves no threshold, and a smallest clearance above
-        the widest zone is reported as inf. The clearance at rest minus the farthest any
+        they are its first rows, in order) and their approach thresholds. A point whose
+        clearance stays above the widest zone (plus slack) at every pose and at rest changes
+        no outcome: it moves no threshold, and a smallest clearance above the widest zone is
+        reported as inf. The clearance at rest minus the farthest any
         footprint point travels bounds the clearance along the path from below, so the
         points within `widest` plus that travel at rest are a sorted prefix that contains
         every point that matters.
