@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from ros_harness import REPO_ROOT, NodeProcess, RosClient, SafetyProbe, wait_until
 
+from nc_safety.core.geometry import COMPILED_CLEARANCE_AVAILABLE
+
 CONFIG = REPO_ROOT / "config" / "tb3_burger.yaml"
 START_TIMEOUT = 30.0
 WAIT = 15.0
@@ -318,6 +320,8 @@ def test_diagnostics_and_markers_published(ros_client: RosClient, start_node: No
 
     assert "scan age [s]" in values
     assert values["verdict"]
+    expected_backend = "compiled" if COMPILED_CLEARANCE_AVAILABLE else "numpy"
+    assert values["obstacle clearance"] == expected_backend
     assert [marker.ns for marker in markers[-1].markers] == ["footprint", "stop_zone", "slowdown_zone"]
 
 
@@ -329,6 +333,20 @@ def test_mistyped_value_beside_params_file_rejected(ros_env: dict[str, str], tmp
 
     assert code == 2
     assert "limits.max_linear_x: value '0.1m' given with -p is not a number" in output
+
+
+def test_unknown_clearance_backend_rejected(ros_env: dict[str, str], tmp_path: Path) -> None:
+    node = NodeProcess.safety_node(
+        ros_env, tmp_path / "node.log", CONFIG, {"obstacles.clearance_backend": "fast"}
+    )
+    code = node.process.wait(timeout=START_TIMEOUT)
+    output = node.output
+    node.stop()
+
+    assert code == 2
+    assert "obstacles.clearance_backend" in output
+    assert "'fast'" in output
+    assert "Traceback" not in output
 
 
 def test_missing_params_file_clear_error(ros_env: dict[str, str], tmp_path: Path) -> None:
