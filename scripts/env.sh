@@ -47,27 +47,48 @@ nc_safety_pip() {
   fi
 }
 
+# Prints the C compiler and whether the Python headers exist: the C extension builds only
+# with both, so a change here is worth another build attempt.
+nc_safety_toolchain() {
+  local compiler
+  compiler="$(command -v "${CC:-cc}" 2>/dev/null || echo none)"
+  echo "$compiler:$("$nc_safety_venv/bin/python" -c 'import os, sysconfig; print(int(os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))))')"
+}
+
 nc_safety_install() {
   if [ ! -x "$nc_safety_venv/bin/python" ]; then
     echo "nc_safety: creating $nc_safety_venv" >&2
     nc_safety_make_venv || return 1
   fi
+  # The stamp holds the hash of what was installed, followed by "numpy TOOLCHAIN" when the
+  # C extension did not build with that toolchain.
   local stamp="$nc_safety_venv/.nc_safety-installed"
-  local wanted
+  local wanted installed=""
   wanted="$(cat "$nc_safety_root/requirements.txt" "$nc_safety_root/requirements-dev.txt" "$nc_safety_root/setup.py" "$nc_safety_root/nc_safety/core/_clearance.c" | sha256sum | cut -d' ' -f1)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  [ -f "$stamp" ] && installed="$(cat "$stamp")"
+  if [ "$installed" = "$wanted" ]; then
     return 0
   fi
-  echo "nc_safety: installing pinned requirements into $nc_safety_venv (first run takes a minute or two)" >&2
-  nc_safety_pip install --upgrade pip || return 1
-  nc_safety_pip install -r "$nc_safety_root/requirements-dev.txt" || return 1
-  nc_safety_pip install --no-deps -e "$nc_safety_root" || return 1
-  if ! "$nc_safety_venv/bin/python" -c 'import sys; from nc_safety.core.geometry import COMPILED_CLEARANCE_AVAILABLE as ok; sys.exit(0 if ok else 1)'; then
-    echo "nc_safety: the obstacle check's C extension did not build (no C compiler or Python headers), so it runs in" \
-      "NumPy, about half as fast. To build it: apt-get install gcc python3-dev, then" \
-      "$nc_safety_venv/bin/pip install --no-deps -e $nc_safety_root" >&2
+  if [ "${installed%% *}" = "$wanted" ]; then
+    if [ "$installed" = "$wanted numpy $(nc_safety_toolchain)" ]; then
+      return 0
+    fi
+    echo "nc_safety: the C compiler or Python headers changed since the last install; building the C extension again" >&2
+    nc_safety_pip install --no-deps -e "$nc_safety_root" || return 1
+  else
+    echo "nc_safety: installing pinned requirements into $nc_safety_venv (first run takes a minute or two)" >&2
+    nc_safety_pip install --upgrade pip || return 1
+    nc_safety_pip install -r "$nc_safety_root/requirements-dev.txt" || return 1
+    nc_safety_pip install --no-deps -e "$nc_safety_root" || return 1
   fi
-  echo "$wanted" > "$stamp"
+  if "$nc_safety_venv/bin/python" -c 'import sys; from nc_safety.core.geometry import COMPILED_CLEARANCE_AVAILABLE as ok; sys.exit(0 if ok else 1)'; then
+    echo "$wanted" > "$stamp"
+    return 0
+  fi
+  echo "nc_safety: the obstacle check's C extension did not build, so the check runs in NumPy, about half as fast." \
+    "It needs a C compiler and the Python headers (apt-get install gcc python3-dev); this script tries again" \
+    "when they change. To see the compiler's error: $nc_safety_venv/bin/pip install -v --no-deps -e $nc_safety_root" >&2
+  echo "$wanted numpy $(nc_safety_toolchain)" > "$stamp"
 }
 
 nc_safety_install || return 1 2>/dev/null || exit 1

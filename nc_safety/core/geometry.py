@@ -281,8 +281,9 @@ def clearance_summarizer(backend: str) -> ClearanceSummarizer:
     if backend in ("auto", "compiled"):
         if _KERNEL is None:
             raise ValueError(
-                "obstacles.clearance_backend is 'compiled' but nc_safety.core._clearance did not build or "
-                "load: reinstall nc_safety with a C compiler and the Python headers, or set it to auto"
+                "clearance_backend is 'compiled' but the C extension nc_safety.core._clearance did not build or "
+                "load: install a C compiler and the Python headers (apt-get install gcc python3-dev) and "
+                "reinstall nc_safety (pip install --no-deps -e . in its source folder), or set it to auto or numpy"
             )
         return summarize_path_clearance_compiled
     raise ValueError(f"unknown clearance backend {backend!r}: use auto, compiled or numpy")

@@ -91,6 +91,10 @@ CLOCK_STALL_S = 2.0
 PUBLISHER_CHECK_PERIOD_S = 0.2
 
 
+_BACKEND_NAMES = {"compiled": "the C extension", "numpy": "NumPy"}
+"""Log wording of ObstacleChecker.clearance_backend."""
+
+
 class SafetyNode(Node):
     """The safety layer between `cmd_vel_in` and `cmd_vel_out`."""
 
@@ -255,7 +259,8 @@ class SafetyNode(Node):
         self.get_logger().info(
             f"started; policy {self._policy_hash[:12]}, command type {self.config.command.type}, "
             f"output rate {self.config.output.rate:g} Hz, obstacle clearance in "
-            f"{self.guard.obstacles.clearance_backend}; effective configuration:\n" + "\n".join(lines)
+            f"{_BACKEND_NAMES[self.guard.obstacles.clearance_backend]}; effective configuration:\n"
+            + "\n".join(lines)
         )
 
     def _load_extensions(self) -> None:
@@ -727,7 +732,10 @@ class SafetyNode(Node):
             self._flat = flat
             self._policy_hash = policy_hash(_json_ready(flat))
             self.guard = _rebuild_guard(self.guard, config, self._policy_hash)
-        self.get_logger().info(f"[parameters] configuration updated; policy {self._policy_hash[:12]}")
+        self.get_logger().info(
+            f"[parameters] configuration updated; policy {self._policy_hash[:12]}, obstacle clearance in "
+            f"{_BACKEND_NAMES[self.guard.obstacles.clearance_backend]}"
+        )
         self.audit("configuration", {"policy_hash": self._policy_hash, "parameters": _json_ready(flat)})
         return SetParametersResult(successful=True)
 
