@@ -60,7 +60,7 @@ nc_safety_install() {
     echo "nc_safety: creating $nc_safety_venv" >&2
     nc_safety_make_venv || return 1
   fi
-  # The stamp holds the hash of what was installed, followed by "numpy TOOLCHAIN" when the
+  # The stamp contains the hash of what was installed, followed by "numpy TOOLCHAIN" when the
   # C extension did not build with that toolchain.
   local stamp="$nc_safety_venv/.nc_safety-installed"
   local wanted installed=""
