@@ -47,8 +47,8 @@ nc_safety_pip() {
   fi
 }
 
-# Prints the C compiler and whether the Python headers exist: the C extension builds only
-# with both, so a change here is worth another build attempt.
+# Print the C compiler and whether the Python headers exist. The C extension builds only
+# with both, so a change in this output is worth another build attempt.
 nc_safety_toolchain() {
   local compiler
   compiler="$(command -v "${CC:-cc}" 2>/dev/null || echo none)"

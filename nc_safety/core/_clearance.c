@@ -8,11 +8,11 @@
  * returns only the three numbers the check needs. It keeps no state between calls and
  * touches no Python object while it loops.
  *
- * The NumPy function is the reference: setup.py marks this extension optional, and
- * geometry.py falls back to NumPy when it is missing or its ABI_VERSION differs. Both
- * compute each product in the same order and this file is compiled with
- * -ffp-contract=off, but NumPy's matrix product may use fused multiply-adds, so the two
- * can differ in the last bit of a clearance (about 1e-16 m). The tests compare them.
+ * The NumPy function is the reference. setup.py marks this extension optional, and
+ * geometry.py falls back to NumPy when it is missing or its ABI_VERSION differs. This
+ * file is compiled with -ffp-contract=off, but NumPy's matrix product (BLAS) may sum in
+ * another order or fuse multiply-adds, so the two can differ in the last bit of a
+ * clearance (about 1e-16 m). The tests compare them.
  *
  * Units: metres throughout. Inputs (all C-contiguous float64 buffers):
  *   transform  (2 * P, 3): row i maps a homogeneous point (x, y, 1) to its x offset from

@@ -251,6 +251,12 @@ _KERNEL = _load_kernel()
 COMPILED_CLEARANCE_AVAILABLE = _KERNEL is not None
 """Whether the C extension built with the package (setup.py marks it optional) loaded."""
 
+_KERNEL_MISSING = (
+    "the C extension nc_safety.core._clearance did not build or load: install a C compiler and the "
+    "Python headers (apt-get install gcc python3-dev) and reinstall nc_safety (pip install --no-deps -e . "
+    "in its source folder), or set obstacles.clearance_backend to auto or numpy"
+)
+
 
 def summarize_path_clearance_compiled(
     frames: PathFrames, points: FloatArray, thresholds: FloatArray, hit_distance: float
@@ -260,10 +266,7 @@ def summarize_path_clearance_compiled(
     Raises RuntimeError when the extension did not build or load.
     """
     if _KERNEL is None:
-        raise RuntimeError(
-            "the compiled clearance module nc_safety.core._clearance is not available: reinstall "
-            "nc_safety with a C compiler and the Python headers, or use obstacles.clearance_backend numpy"
-        )
+        raise RuntimeError(_KERNEL_MISSING)
     result: PathClearance = _KERNEL.summarize(
         frames.transform, frames.half_length, frames.half_width, points, thresholds, hit_distance
     )
@@ -280,11 +283,7 @@ def clearance_summarizer(backend: str) -> ClearanceSummarizer:
         return summarize_path_clearance_numpy
     if backend in ("auto", "compiled"):
         if _KERNEL is None:
-            raise ValueError(
-                "clearance_backend is 'compiled' but the C extension nc_safety.core._clearance did not build or "
-                "load: install a C compiler and the Python headers (apt-get install gcc python3-dev) and "
-                "reinstall nc_safety (pip install --no-deps -e . in its source folder), or set it to auto or numpy"
-            )
+            raise ValueError(f"clearance_backend is 'compiled' but {_KERNEL_MISSING}")
         return summarize_path_clearance_compiled
     raise ValueError(f"unknown clearance backend {backend!r}: use auto, compiled or numpy")
 

@@ -51,7 +51,7 @@ class Twist:
         )
 
     def is_zero(self) -> bool:
-        # NaN compares unequal to 0.0, so a NaN field is not zero; -0.0 is.
+        # NaN compares unequal to 0.0, so a NaN field is not zero. -0.0 equals 0.0, so it counts as zero.
         return (
             self.linear_x == 0.0
             and self.linear_y == 0.0

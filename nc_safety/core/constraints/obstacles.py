@@ -95,18 +95,19 @@ class ObstaclePoints:
     y: FloatArray
     squared_norm: FloatArray
     """x^2 + y^2, square metres."""
-    rest_clearance: FloatArray
-    """Signed clearance to the footprint at the base origin, metres, ascending."""
+    rest_clearance: list[float]
+    """Signed clearance to the footprint at the base origin, metres, ascending.
+
+    A list, because bisect and indexing on it cost less than the same NumPy calls.
+    """
     homogeneous: FloatArray
     """Rows (x, y, 1), shape (N, 3), for mapping the points into the pose frames."""
     approach_threshold: FloatArray
     """rest_clearance - _APPROACH_EPSILON: a point counts as approached below it, metres."""
-    rest_list: list[float]
-    """rest_clearance as a list: bisect and indexing on it cost less than NumPy calls."""
 
     @property
     def count(self) -> int:
-        return len(self.rest_list)
+        return len(self.rest_clearance)
 
 
 def stop_factor(reaction: float, alpha: float, free_path_time: float) -> float:
@@ -157,7 +158,7 @@ class ObstacleChecker:
         homogeneous[:, 0] = x
         homogeneous[:, 1] = y
         rest = rest[order]
-        return ObstaclePoints(x, y, x * x + y * y, rest, homogeneous, rest - _APPROACH_EPSILON, rest.tolist())
+        return ObstaclePoints(x, y, x * x + y * y, rest.tolist(), homogeneous, rest - _APPROACH_EPSILON)
 
     def _path_samples(self, vx: float, vy: float, wz: float) -> _PathSamples:
         """Return the sampled braking path of a twist, computed once per distinct twist.
@@ -219,7 +220,7 @@ class ObstacleChecker:
             return _FREE
         # "Any clearance <= threshold" is tested as "smallest clearance <= threshold". The
         # clearances at rest ascend, so the first approached point has the smallest.
-        rest_min = prepared.rest_list[
+        rest_min = prepared.rest_clearance[
             first_approached if at_rest_index is None else int(at_rest_index[first_approached])
         ]
         min_clearance = min(rest_min, path_min)
@@ -264,7 +265,7 @@ class ObstacleChecker:
         config = self.config
         widest = self._widest_zone + slack
         travel = sweep_rate * horizon
-        candidates = bisect.bisect_right(prepared.rest_list, widest + travel + _PRUNE_TOLERANCE)
+        candidates = bisect.bisect_right(prepared.rest_clearance, widest + travel + _PRUNE_TOLERANCE)
         points_h = prepared.homogeneous[:candidates]
         approach_threshold = prepared.approach_threshold[:candidates]
         if candidates == 0:
@@ -280,8 +281,8 @@ class ObstacleChecker:
             reach = width + travel
             keep &= prepared.squared_norm[:candidates] <= reach * reach
             keep &= self._in_corridor(x, y, vx, vy, wz, width)
-            kept = np.flatnonzero(keep)
-            return points_h[kept], kept, approach_threshold[kept]
+            kept_index = np.flatnonzero(keep)
+            return points_h[kept_index], kept_index, approach_threshold[kept_index]
         # Without the filters every candidate goes to the clearance check. For the few
         # hundred candidates of a laser scan, the path clearance bound costs more time than
         # it saves (measured with bench/core_latency.py).
